@@ -1,0 +1,83 @@
+"""Checkpoints in WORKDIR/checkpoints via orbax `CheckpointManager`.
+
+Each checkpoint holds the train-state pytree (`state`) and a small JSON (`meta`: the data
+position and anything else a trainer needs to resume). Restore order (the one place it is
+decided): newest checkpoint that restores cleanly → older ones, warning about each bad one →
+None (the trainer then initializes from scratch).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+
+class Checkpointer:
+  """Saves every `every_steps` (and when forced), keeps the last `keep`, restores the newest good one."""
+
+  def __init__(self, directory: str, *, keep: int = 3, every_steps: int = 1000, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    self.every_steps = max(int(every_steps), 1)
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             enable_async_checkpointing=async_save),
+        item_names=("state", "meta"))
+
+  def should_save(self, step: int) -> bool:
+    return step % self.every_steps == 0
+
+  def save(self, step: int, state: Any, meta: dict[str, Any] | None = None, *, force: bool = False) -> bool:
+    if not force and not self.should_save(step):
+      return False
+    if step in self.manager.all_steps():
+      return False
+    return self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})), force=True)
+
+  def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    """(step, state, meta) of the newest checkpoint that restores, or None if there is none."""
+    self.manager.reload()
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+      except Exception as e:  # truncated/corrupted files: fall back to the previous checkpoint
+        logging.warning("checkpoint %s/%d is unreadable (%s: %s); falling back to the previous one",
+                        self.directory, step, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+        print(f"warning: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}); "
+              "falling back to the previous one", flush=True)
+        continue
+      return step, restored.state, dict(restored.meta or {})
+    return None
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def abstract(tree: Any) -> Any:
+  """ShapeDtypeStructs (with shardings) describing `tree`, the target for a restore."""
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def load_state(workdir: str, step: int | None = None) -> tuple[int, Any, dict[str, Any]]:
+  """Reads a checkpoint without a template (numpy leaves) — for tests, reports and notebooks."""
+  manager = ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), item_names=("state", "meta"))
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                            meta=ocp.args.JsonRestore()))
+  manager.close()
+  return step, restored.state, dict(restored.meta or {})

@@ -1,0 +1,19 @@
+"""Dataset registry entries and the one way the framework gets a dataset from a config."""
+
+from __future__ import annotations
+
+import os
+
+from ml_collections import ConfigDict
+
+from research import registry
+from research.data import images  # noqa: F401  (registers digits, fashion_mnist)
+from research.data.base import Dataset
+
+
+def get_dataset(cfg: ConfigDict, data_dir: str | None) -> Dataset:
+  """config.dataset → Dataset. `tfds:NAME` reads any official TFDS dataset (internet needed once)."""
+  data_dir = os.path.expanduser(data_dir or "~/tensorflow_datasets")
+  if cfg.name.startswith("tfds:"):
+    return images.official(cfg, data_dir)
+  return registry.datasets.get(cfg.name)(cfg, data_dir)

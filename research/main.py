@@ -1,0 +1,78 @@
+"""The one entry point: `python -m research.main --config=configs/X.py[:arg] --workdir=DIR [--config.k=v ...]`.
+
+The config (locked, so a misspelled override fails) says what to run: `config.trainer` picks the
+loop and `config.mode` the mode. Problems the user can fix are printed as one `error:` line on
+stderr with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from research.errors import UserError
+
+FLAGS = flags.FLAGS
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/<family>.py[:arg]).",
+                                          lock_config=True)
+flags.DEFINE_string("workdir", None, "Folder for this run: config.json, metrics.jsonl, checkpoints/, plots/, "
+                    "TensorBoard events and results.md. A run resumes from the checkpoints it finds there.")
+flags.DEFINE_bool("allow_config_change", False, "Continue a workdir whose config.json differs from --config "
+                  "(the old config.json is kept as config.<time>.json).")
+
+
+def _one_line(e: BaseException) -> str:
+  text = " ".join(str(e).split())
+  return text or type(e).__name__
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, with every problem (unknown key, wrong type, bad config file) reduced to one line."""
+  try:
+    rest = FLAGS(argv)
+    if FLAGS.config is None:
+      raise UserError("--config is required, e.g. --config=configs/quickstart.py")
+    return rest
+  except UserError as e:
+    _fail(str(e))
+  except flags.Error as e:
+    _fail(_one_line(e))
+  except Exception as e:  # config files raising while they are loaded
+    _fail(f"could not load --config ({type(e).__name__}: {_one_line(e)})")
+  return []
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    _fail(f"unexpected arguments {' '.join(argv[1:])}; use --flag=value")
+  config = FLAGS.config
+  if not FLAGS["verbosity"].present:  # keep the console to our progress lines unless asked otherwise
+    logging.set_verbosity(logging.WARNING)
+  try:
+    import jax
+
+    from research import distributed, registry
+    distributed.maybe_initialize(config)
+    trainer = registry.trainers.get(config.get("trainer", "supervised"))
+    trainer(config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
+    del jax
+  except UserError as e:
+    _fail(_one_line(e))
+
+
+def run() -> None:
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  os.environ.setdefault("TFDS_DISABLE_PROGRESS_BAR", "1")
+  app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,246 @@
+"""Vocabularies for sequence tasks: characters (Chinese), words or BPE subwords (English).
+
+Ids 0..3 are always the special tokens `<pad>`, `<bos>`, `<eos>`, `<unk>`, so padding is id 0 in every
+model and mask. A vocabulary is built from the training split only (validation/test words the model
+never saw map to `<unk>`), saved as JSON next to the run, and compared by `fingerprint()` when a run
+is restored: a checkpoint trained with one vocabulary is meaningless under another.
+
+    vocab = Vocab.build(train_texts, kind="word", min_freq=2, max_size=20000)
+    ids = vocab.encode("In the beginning God created")   # int32[n], no bos/eos
+    vocab.decode(ids)                                    # 'in the beginning god created'
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from research.errors import UserError
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIALS = (PAD, BOS, EOS, UNK)
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+KINDS = ("char", "word", "subword")
+_FORMAT = "research.vocab/1"
+
+# A word is letters/digits with inner apostrophes ("lord's" stays one word); every other non-space
+# character is its own token, so "earth." → "earth", "." and BLEU's 13a tokenizer sees the same split.
+_WORD_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+_SUBWORD_CONT = "##"  # marks a BPE piece that continues the previous piece inside one word
+# No space before closing punctuation, none after opening brackets, when turning words back into text.
+_NO_SPACE_BEFORE = set(".,;:!?)]}'\"%")
+_NO_SPACE_AFTER = set("([{")
+
+
+def split_words(text: str, lowercase: bool = True) -> list[str]:
+  """English-style word tokens: `\\w+` runs (inner apostrophes kept) and single punctuation marks."""
+  return _WORD_RE.findall(text.lower() if lowercase else text)
+
+
+def split_chars(text: str) -> list[str]:
+  """Character tokens, whitespace dropped (Chinese text has no word boundaries to keep)."""
+  return [c for c in text if not c.isspace()]
+
+
+def join_words(words: Sequence[str]) -> str:
+  """Inverse of `split_words` up to spacing: 'and god said , let' → 'and god said, let'."""
+  out = ""
+  for w in words:
+    if out and not (w in _NO_SPACE_BEFORE or out[-1] in _NO_SPACE_AFTER):
+      out += " "
+    out += w
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocab:
+  """An id ↔ token table plus the tokenizer that produced the tokens.
+
+  Attributes:
+    tokens: id → token; tokens[:4] are `<pad> <bos> <eos> <unk>`.
+    kind: 'char' | 'word' | 'subword'.
+    lowercase: whether text is lowercased before splitting (word and subword kinds).
+    bpe_json: for kind='subword', the `tokenizers` BPE model serialized as JSON.
+  """
+
+  tokens: tuple[str, ...]
+  kind: str = "word"
+  lowercase: bool = True
+  bpe_json: str | None = None
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise UserError(f"unknown tokenizer kind {self.kind!r}; use one of {', '.join(KINDS)}")
+    if tuple(self.tokens[:4]) != SPECIALS:
+      raise ValueError(f"a vocabulary must start with {SPECIALS}, got {self.tokens[:4]}")
+    if len(set(self.tokens)) != len(self.tokens):
+      raise ValueError("duplicate tokens in vocabulary")
+    object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+    object.__setattr__(self, "_bpe", None)
+
+  def __repr__(self) -> str:  # the default would print every token
+    return f"Vocab(kind={self.kind!r}, size={self.size}, fingerprint={self.fingerprint()!r})"
+
+  # ----------------------------------------------------------------------------------- building
+  @classmethod
+  def build(cls, texts: Iterable[str], *, kind: str = "word", min_freq: int = 1, max_size: int | None = None,
+            lowercase: bool = True) -> Vocab:
+    """Counts tokens in `texts` (the training split) and keeps the frequent ones.
+
+    Args:
+      texts: training sentences.
+      kind: 'char' (every character), 'word' (lowercased words and punctuation), or 'subword'
+        (byte-pair encoding over words, trained with the `tokenizers` package).
+      min_freq: tokens seen fewer times map to `<unk>` (for 'subword': minimum pair frequency of a merge).
+      max_size: at most this many ids in all, the 4 specials included (for 'subword': the BPE vocabulary size,
+        default 8000). Ties in frequency are broken by the token's text, so the result is deterministic.
+      lowercase: lowercase before splitting ('word'/'subword'; ignored for 'char').
+    """
+    if kind not in KINDS:
+      raise UserError(f"unknown tokenizer kind {kind!r}; use one of {', '.join(KINDS)}")
+    if max_size is not None and max_size <= len(SPECIALS):
+      raise UserError(f"vocabulary max_size={max_size} leaves no room beyond the {len(SPECIALS)} special tokens")
+    if kind == "subword":
+      return cls._build_bpe(texts, min_freq=min_freq, max_size=max_size or 8000, lowercase=lowercase)
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+      counts.update(split_chars(text) if kind == "char" else split_words(text, lowercase))
+    for s in SPECIALS:
+      counts.pop(s, None)
+    ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+    if max_size is not None:
+      ranked = ranked[:max_size - len(SPECIALS)]
+    return cls(tokens=SPECIALS + tuple(ranked), kind=kind, lowercase=lowercase if kind != "char" else False)
+
+  @classmethod
+  def from_tokens(cls, tokens: Sequence[str], *, kind: str = "word", lowercase: bool = False) -> Vocab:
+    """A vocabulary with a fixed symbol set (synthetic tasks): ids 4.. are `tokens` in order."""
+    return cls(tokens=SPECIALS + tuple(tokens), kind=kind, lowercase=lowercase)
+
+  @classmethod
+  def _build_bpe(cls, texts: Iterable[str], *, min_freq: int, max_size: int, lowercase: bool) -> Vocab:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix=_SUBWORD_CONT))
+    # Words come from our own `split_words`, so BPE only ever sees space-separated words and the
+    # subword and word vocabularies agree on what a word is.
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=max_size, min_frequency=max(min_freq, 1), special_tokens=list(SPECIALS),
+                                  continuing_subword_prefix=_SUBWORD_CONT, show_progress=False)
+    tok.train_from_iterator((" ".join(split_words(t, lowercase)) for t in texts), trainer=trainer)
+    vocab = tok.get_vocab()
+    tokens = tuple(sorted(vocab, key=vocab.__getitem__))
+    if [vocab[s] for s in SPECIALS] != [PAD_ID, BOS_ID, EOS_ID, UNK_ID]:
+      raise RuntimeError("tokenizers did not give the special tokens ids 0..3")
+    return cls(tokens=tokens, kind="subword", lowercase=lowercase, bpe_json=tok.to_str())
+
+  # ------------------------------------------------------------------------------ encode/decode
+  def __len__(self) -> int:
+    return len(self.tokens)
+
+  @property
+  def size(self) -> int:
+    return len(self.tokens)
+
+  def split(self, text: str) -> list[str]:
+    """The token strings of `text` (before id lookup)."""
+    if self.kind == "char":
+      return split_chars(text)
+    words = split_words(text, self.lowercase)
+    if self.kind == "word":
+      return words
+    if not words:
+      return []
+    return self._tokenizer().encode(words, is_pretokenized=True, add_special_tokens=False).tokens
+
+  def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> np.ndarray:
+    """Text → int32[n] ids; unknown tokens become `<unk>` (id 3)."""
+    ids = [self._index.get(t, UNK_ID) for t in self.split(text)]
+    return np.asarray(([BOS_ID] if add_bos else []) + ids + ([EOS_ID] if add_eos else []), dtype=np.int32)
+
+  def decode(self, ids: Sequence[int] | np.ndarray, *, strip_special: bool = True) -> str:
+    """int ids → text. Stops at the first `<eos>`; drops `<pad>`/`<bos>` (and `<eos>`) when `strip_special`."""
+    tokens = []
+    for i in np.asarray(ids).reshape(-1).tolist():
+      if i == EOS_ID and strip_special:
+        break
+      if strip_special and i in (PAD_ID, BOS_ID):
+        continue
+      tokens.append(self.tokens[i] if 0 <= i < len(self.tokens) else UNK)
+    if self.kind == "char":
+      return "".join(tokens)
+    if self.kind == "subword":
+      words: list[str] = []
+      for t in tokens:
+        if t.startswith(_SUBWORD_CONT) and words:
+          words[-1] += t[len(_SUBWORD_CONT):]
+        else:
+          words.append(t)
+      tokens = words
+    return join_words(tokens)
+
+  def _tokenizer(self) -> Any:
+    if self._bpe is None:
+      from tokenizers import Tokenizer
+      object.__setattr__(self, "_bpe", Tokenizer.from_str(self.bpe_json))
+    return self._bpe
+
+  # ----------------------------------------------------------------------------------- persistence
+  def to_json(self) -> dict[str, Any]:
+    return {"format": _FORMAT, "kind": self.kind, "lowercase": self.lowercase, "tokens": list(self.tokens),
+            "bpe_json": self.bpe_json}
+
+  @classmethod
+  def from_json(cls, d: dict[str, Any]) -> Vocab:
+    if d.get("format") != _FORMAT:
+      raise UserError(f"not a vocabulary file (format {d.get('format')!r}, expected {_FORMAT!r})")
+    return cls(tokens=tuple(d["tokens"]), kind=d["kind"], lowercase=d["lowercase"], bpe_json=d.get("bpe_json"))
+
+  def fingerprint(self) -> str:
+    """A short hash of everything that decides token ids: equal fingerprints ⇔ interchangeable vocabularies."""
+    blob = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+  def save(self, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+      json.dump(self.to_json(), f, ensure_ascii=False)
+    os.replace(tmp, path)  # a crash mid-write never leaves a truncated vocabulary behind
+
+  @classmethod
+  def load(cls, path: str) -> Vocab:
+    try:
+      with open(path, encoding="utf-8") as f:
+        d = json.load(f)
+    except FileNotFoundError:
+      raise UserError(f"vocabulary file {path} not found") from None
+    except json.JSONDecodeError as e:
+      raise UserError(f"vocabulary file {path} is not valid JSON ({e.msg}); delete it or use a fresh workdir") from None
+    return cls.from_json(d)
+
+
+def save_or_check(vocab: Vocab, path: str) -> Vocab:
+  """Writes `vocab` to `path` on a fresh run; on a restored run checks it equals the saved one.
+
+  Raises:
+    UserError: the saved vocabulary differs (the data or the tokenizer settings changed since the
+      checkpoint was written, so its token ids would mean different words).
+  """
+  if not os.path.exists(path):
+    vocab.save(path)
+    return vocab
+  saved = Vocab.load(path)
+  if saved.fingerprint() != vocab.fingerprint():
+    raise UserError(
+        f"vocabulary {path} (fingerprint {saved.fingerprint()}, {saved.size} tokens) differs from the one built from "
+        f"the data now ({vocab.fingerprint()}, {vocab.size} tokens): the data or tokenizer settings changed since the "
+        "checkpoint; restore the original settings or start a fresh --workdir")
+  return saved

@@ -1,0 +1,3 @@
+"""Trainer registry entries: one function `(config, workdir, **kw)` per mode of training."""
+
+from research import train  # noqa: F401  (registers 'supervised')
