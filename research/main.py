@@ -7,6 +7,8 @@ stderr with a non-zero exit.
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import sys
 
@@ -29,19 +31,61 @@ def _one_line(e: BaseException) -> str:
   return text or type(e).__name__
 
 
+def _config_path(argv: list[str]) -> str | None:
+  for i, a in enumerate(argv):
+    if a.startswith("--config="):
+      return a.split("=", 1)[1]
+    if a == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _unknown_override(argv: list[str]) -> str | None:
+  """The first `--config.a.b=v` whose key the config file does not define, with a suggestion."""
+  path = _config_path(argv)
+  if not path:
+    return None
+  file, _, arg = path.partition(":")
+  spec = importlib.util.spec_from_file_location("_research_config_probe", file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg or None)
+  for a in argv:
+    if not a.startswith("--config."):
+      continue
+    key = a[len("--config."):].split("=", 1)[0]
+    node = config
+    for i, part in enumerate(key.split(".")):
+      if not hasattr(node, "keys") or part not in node:
+        options = list(node.keys()) if hasattr(node, "keys") else []
+        close = difflib.get_close_matches(part, options, n=1)
+        hint = f" (did you mean config.{'.'.join(key.split('.')[:i] + [close[0]])}?)" if close else ""
+        return f"unknown config key config.{key}{hint}; the config file defines no such field"
+      node = node[part]
+  return None
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, with every problem (unknown key, wrong type, bad config file) reduced to one line."""
+  path = _config_path(argv)
+  if path and not os.path.isfile(path.partition(":")[0]):
+    _fail(f"config file {path.partition(':')[0]} not found; pass --config=configs/<family>.py (see configs/)")
   try:
     rest = FLAGS(argv)
     if FLAGS.config is None:
       raise UserError("--config is required, e.g. --config=configs/quickstart.py")
+    FLAGS.config.get("trainer")  # config_flags loads lazily: surface loading errors here
     return rest
   except UserError as e:
     _fail(str(e))
   except flags.Error as e:
     _fail(_one_line(e))
-  except Exception as e:  # config files raising while they are loaded
-    _fail(f"could not load --config ({type(e).__name__}: {_one_line(e)})")
+  except Exception as e:  # an override of a missing key, or a config file raising while it loads
+    try:
+      unknown = _unknown_override(argv)
+    except Exception:
+      unknown = None
+    _fail(unknown or f"could not load --config ({type(e).__name__}: {_one_line(e)})")
   return []
 
 
@@ -70,7 +114,6 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  os.environ.setdefault("TFDS_DISABLE_PROGRESS_BAR", "1")
   app.run(main, flags_parser=_parse_flags)
 
 

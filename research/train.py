@@ -28,7 +28,7 @@ import optax
 from ml_collections import ConfigDict
 
 from research import metrics as metrics_lib
-from research import registry, sharding
+from research import faults, registry, sharding
 from research.checkpoint import Checkpointer, abstract
 from research.data import get_dataset
 from research.data.base import ArraySource, Dataset, Source
@@ -77,8 +77,8 @@ def build_model(config: ConfigDict, info: dict[str, Any]) -> nn.Module:
   kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
   try:
     return cls(**kwargs)
-  except TypeError as e:
-    raise UserError(f"cannot build model {config.model_name!r}: {e}") from None
+  except (TypeError, ValueError) as e:
+    raise UserError(f"cannot build model {config.model_name!r} from config.model: {e}") from None
 
 
 def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str, Source]]:
@@ -222,7 +222,6 @@ class Trainer:
     validate_config(config)
     self.config = config
     self.workdir = Workdir(workdir)
-    self.workdir.check_config(config, allow_change=allow_config_change)
     self.mesh = sharding.make_mesh()
     sharding.check_batch_size(config.batch_size, self.mesh)
     sharding.check_batch_size(config.eval_batch_size, self.mesh, "config.eval_batch_size")
@@ -234,6 +233,9 @@ class Trainer:
     self.tx, self.schedule = make_optimizer(config.optimizer, self.total_steps)
     self.train_stream = BatchStream(self.train_source, config.batch_size, seed=config.seed, train=True,
                                     collate=self.dataset.collate)
+    # Initializing here (not in run) surfaces model errors before anything is written to the workdir.
+    self.initial_state = self.init_state()
+    self.workdir.check_config(config, allow_change=allow_config_change)
 
   # -- state -------------------------------------------------------------------------------------
   def init_state(self) -> TrainState:
@@ -251,7 +253,12 @@ class Trainer:
       return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params),
                         model_state=variables, rng=state_rng)
 
-    return jax.jit(init, out_shardings=sharding.replicated(self.mesh))(init_batch)
+    try:
+      return jax.jit(init, out_shardings=sharding.replicated(self.mesh))(init_batch)
+    except (TypeError, ValueError) as e:  # e.g. a tuple field overridden with a string
+      msg = " ".join(str(e).split("\n")[0].split())
+      raise UserError(f"cannot initialize model {self.config.model_name!r} from config.model "
+                      f"({type(e).__name__}: {msg[:300]}); check the values in config.model") from None
 
   def compile(self, state: TrainState) -> None:
     self.mutable = tuple(state.model_state.keys())
@@ -269,7 +276,7 @@ class Trainer:
                                    "bad_step": -jnp.ones((), jnp.int32)}, out_shardings=repl)
 
   # -- evaluation -----------------------------------------------------------------------------------
-  def evaluate(self, state: TrainState) -> dict[str, dict[str, float]]:
+  def evaluate(self, state: TrainState, step: int = -1) -> dict[str, dict[str, float]]:
     results = {}
     for name, source in self.eval_sources.items():
       stream = BatchStream(source, self.config.eval_batch_size, train=False, shuffle=False,
@@ -282,6 +289,7 @@ class Trainer:
           acc = jax.device_put({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()},
                                sharding.replicated(self.mesh))
         acc = self.eval_step(state, batch, acc)
+        faults.maybe_kill("eval", step)
       results[name] = metrics_lib.compute(acc)
     return results
 
@@ -300,7 +308,7 @@ class Trainer:
     checkpointer = Checkpointer(self.workdir.file("checkpoints"), keep=config.keep_checkpoints,
                                 every_steps=config.checkpoint_every_steps,
                                 async_save=config.get("async_checkpointing", True))
-    state = self.init_state()
+    state = self.initial_state
     restored = checkpointer.restore_latest(abstract(state))
     data_position = 0
     if restored is not None:
@@ -347,6 +355,7 @@ class Trainer:
     for batch in batches:
       state, acc = self.train_step(state, sharding.to_global(batch, self.mesh), acc)
       step += 1
+      faults.maybe_kill("step", step)
       data_position += 1
       is_last = step == self.total_steps
       if step % log_every == 0 or is_last:
@@ -358,12 +367,13 @@ class Trainer:
         last_checked = step
         t_last = time.time()
       if not is_last and eval_every and eval_every > 0 and step % eval_every == 0:
-        for split, values in self.evaluate(state).items():
+        for split, values in self.evaluate(state, step).items():
           writer.write(step, split, values)
       if checkpointer.should_save(step) or is_last:
         if last_checked != step:
           check_finite(acc)
         checkpointer.save(step, state, {"data_position": data_position}, force=is_last)
+        faults.maybe_kill("save", step)
     del t_last
     checkpointer.wait()
     self._last_step = step

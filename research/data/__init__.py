@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
 from research.data import images  # noqa: F401  (registers digits, fashion_mnist)
 from research.data.base import Dataset
+
+tfds.disable_progress_bar()  # the console is for training progress; preparation is quick
 
 
 def get_dataset(cfg: ConfigDict, data_dir: str | None) -> Dataset:

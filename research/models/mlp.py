@@ -48,6 +48,15 @@ class MLP(nn.Module):
   dtype: Any = jnp.float32        # compute dtype
   param_dtype: Any = jnp.float32
 
+  def __post_init__(self):
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f"activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    if self.kernel_init not in INITIALIZERS:
+      raise ValueError(f"kernel_init={self.kernel_init!r} is not one of {', '.join(INITIALIZERS)}")
+    if self.norm not in ("none", "batch", "layer"):
+      raise ValueError(f"norm={self.norm!r} is not one of none, batch, layer")
+    super().__post_init__()
+
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     act = ACTIVATIONS[self.activation]

@@ -275,17 +275,27 @@ def cd_gradient(config: RBMConfig, params: Params, v_pos: jax.Array, h_pos: jax.
   return {"w": grad_w, "b_v": grad_bv, "b_h": grad_bh}
 
 
-def _train_step(state: RBMTrainState, batch: jax.Array, key: jax.Array) -> tuple[RBMTrainState, dict[str, jax.Array]]:
-  config, cd, params = state.config, state.cd, state.params
-  k_pos, k_neg, k_rec = jax.random.split(key, 3)
+def contrastive_divergence(config: RBMConfig, cd: CDConfig, params: Params, batch: jax.Array, key: jax.Array,
+                           chains: jax.Array | None = None) -> tuple[Params, jax.Array, jax.Array, jax.Array]:
+  """The CD-k (chains None) or PCD-k (chains: float32[C, H] binary hiddens) gradient estimate, no update.
+
+  batch: float32[B, V]. Returns (ascent direction on mean log p(v) (no weight decay), next chains [C, H],
+  E[v|h] of the first Gibbs step ([B, V], the reconstruction for CD; for PCD it comes from the chains),
+  hidden logits of the batch [B, H]).
+  """
+  k_pos, k_neg = jax.random.split(key)
   pos_logits = hidden_logits(params, batch)
   h_pos = jax.nn.sigmoid(pos_logits)
-  if cd.persistent:
-    h_start = state.chains
-  else:
-    h_start = _bernoulli(k_pos, h_pos)
+  h_start = _bernoulli(k_pos, h_pos) if chains is None else chains
   v_neg, h_neg, h_next, recon = _negative_phase(config, cd, params, h_start, k_neg)
-  grads = cd_gradient(config, params, batch, h_pos, v_neg, h_neg)
+  return cd_gradient(config, params, batch, h_pos, v_neg, h_neg), h_next, recon, pos_logits
+
+
+def _train_step(state: RBMTrainState, batch: jax.Array, key: jax.Array) -> tuple[RBMTrainState, dict[str, jax.Array]]:
+  config, cd, params = state.config, state.cd, state.params
+  k_cd, k_rec = jax.random.split(key)
+  grads, h_next, recon, pos_logits = contrastive_divergence(config, cd, params, batch, k_cd,
+                                                            state.chains if cd.persistent else None)
   if cd.weight_decay:
     grads = dict(grads, w=grads["w"] - cd.weight_decay * params["w"])
   if cd.momentum:
@@ -297,7 +307,7 @@ def _train_step(state: RBMTrainState, batch: jax.Array, key: jax.Array) -> tuple
   metrics = {"count": jnp.asarray(batch.shape[0], jnp.float32)}
   if cd.track_reconstruction:
     if cd.persistent:  # the chain does not start at the data, so reconstruct separately
-      recon = visible_mean(config, params, _bernoulli(k_rec, h_pos))
+      recon = visible_mean(config, params, _bernoulli(k_rec, jax.nn.sigmoid(pos_logits)))
     metrics["recon_error_sum"] = jnp.sum(jnp.square(batch - recon))
   # The free energy of the batch reuses the positive-phase logits: no extra matrix product.
   if config.kind == "bernoulli" and "log_sigma" not in params:
@@ -326,13 +336,14 @@ def _epoch_indices(num_examples: int, batch_size: int, key: jax.Array, shuffle: 
   return order[: num_batches * batch_size].reshape(num_batches, batch_size)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "shuffle"), donate_argnums=0)
-def train_epoch(state: RBMTrainState, data: jax.Array, key: jax.Array, *, batch_size: int,
-                shuffle: bool = True) -> tuple[RBMTrainState, dict[str, jax.Array]]:
-  """One pass over `data: float32[N, V]` (device-resident) as a single `lax.scan` over minibatches.
+def scan_minibatches(step: Callable[[Any, jax.Array, jax.Array], tuple[Any, dict[str, jax.Array]]], state: Any,
+                     data: jax.Array, key: jax.Array, *, batch_size: int,
+                     shuffle: bool = True) -> tuple[Any, dict[str, jax.Array]]:
+  """One epoch of `step(state, batch, key) -> (state, metric sums)` as a single `lax.scan`; call it under jit.
 
-  The epoch's order is drawn on device; each step gathers its B rows, so nothing returns to the host until
-  the epoch ends. The last N mod B examples of the (shuffled) order are skipped. Returns summed metrics.
+  data: [N, ...] device-resident. The order is drawn on device and each step gathers its B rows, so nothing
+  returns to the host until the epoch ends. The last N mod B examples of the order are skipped (a different
+  set each epoch when shuffling). Step i gets split(split(key)[1], N // B)[i]. Returns summed metrics.
   """
   k_order, k_steps = jax.random.split(key)
   idx = _epoch_indices(data.shape[0], batch_size, k_order, shuffle)
@@ -341,13 +352,21 @@ def train_epoch(state: RBMTrainState, data: jax.Array, key: jax.Array, *, batch_
   def body(carry, xs):
     st, sums = carry
     rows, k = xs
-    st, m = _train_step(st, jnp.take(data, rows, axis=0), k)
+    st, m = step(st, jnp.take(data, rows, axis=0), k)
     return (st, jax.tree.map(jnp.add, sums, m)), None
 
-  _, zero_metrics = jax.eval_shape(_train_step, state, data[:batch_size], key)
-  sums = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), zero_metrics)
+  _, metric_shapes = jax.eval_shape(step, state, data[:batch_size], key)
+  sums = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
   (state, sums), _ = jax.lax.scan(body, (state, sums), (idx, step_keys))
   return state, sums
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "shuffle"), donate_argnums=0)
+def train_epoch(state: RBMTrainState, data: jax.Array, key: jax.Array, *, batch_size: int,
+                shuffle: bool = True) -> tuple[RBMTrainState, dict[str, jax.Array]]:
+  """One pass of `rbm_train_step` over `data: float32[N, V]` inside one jitted `lax.scan`
+  (see `scan_minibatches`). The state is donated; returns (state, summed metrics)."""
+  return scan_minibatches(_train_step, state, data, key, batch_size=batch_size, shuffle=shuffle)
 
 
 def train_epochs(state: RBMTrainState, data: jax.Array, key: jax.Array, *, num_epochs: int, batch_size: int,

@@ -1,0 +1,372 @@
+"""Greedy, beam and exhaustive search over one decoding contract.
+
+Every decoder drives a model through
+
+    step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)
+
+where `tokens` holds the previous token of each row (`bos_id` at the first step), `log_probs` are
+normalised log-probabilities (each ≤ 0) of the next token, and `cache` is any pytree whose leaves have
+leading dimension B (an RNN state, a KV-cache, a step counter, encoder outputs, ...). Decoders never
+look inside the cache: beam search only repeats and gathers its rows.
+
+Conventions shared by all three decoders, so their outputs can be compared one to one:
+
+* A returned sequence EXCLUDES `bos_id` (position 0 is the first generated token) and INCLUDES the
+  first `eos_id`; every position after it holds `pad_id`. `pad_id` defaults to 0 — pick a token the
+  model never needs to produce (or `pad_id == eos_id`), since a sequence is read up to its first eos.
+* Completion rule: a hypothesis is complete when it emits `eos_id`, or when it reaches `max_len`
+  tokens without one (it then counts as finished, without an eos).
+* Score: summed log-probability of the generated tokens (eos included), divided by the length penalty
+  `((5 + length) / 6) ** alpha` (Wu et al. 2016) when `alpha = length_penalty != 0`; `length` counts
+  the generated tokens, eos included.
+* A hypothesis whose summed log-probability is ≤ NEG_INF / 2 is impossible (the model gave one of its
+  tokens probability ~0). When fewer than `beam_size` possible hypotheses exist, the spare slots hold
+  score NEG_INF and a sequence of `pad_id`s.
+
+All functions trace to fixed-shape XLA programs (one `lax.while_loop` / `lax.scan`, no host round
+trips); wrap them in `jax.jit` with `functools.partial` for the keyword arguments, e.g.
+
+    decode = jax.jit(functools.partial(beam_search, step_fn, batch_size=8, beam_size=4, max_len=32,
+                                       bos_id=1, eos_id=2))
+    sequences, scores = decode(cache)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+StepFn = Callable[[jax.Array, PyTree], tuple[jax.Array, PyTree]]
+
+# A finite stand-in for -inf: sums and differences stay finite (no inf - inf = nan), and a hypothesis
+# built on a NEG_INF entry stays far below any real one.
+NEG_INF = -1.0e7
+
+# Exhaustive search scores |V|^T sequences per batch item; beyond this it is no longer a "tiny" oracle.
+_MAX_EXHAUSTIVE_ROWS = 1 << 20
+
+
+# ----------------------------------------------------------------------------------------------------
+# Beam bookkeeping: beams are folded into the batch so step_fn only ever sees [B * K, ...] rows.
+
+
+def flatten_beam_dim(x: jax.Array) -> jax.Array:
+  """[B, K, ...] -> [B * K, ...], batch-major (the K beams of one item are adjacent rows)."""
+  return x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])
+
+
+def unflatten_beam_dim(x: jax.Array, batch_size: int, beam_size: int) -> jax.Array:
+  """[B * K, ...] -> [B, K, ...]; the inverse of `flatten_beam_dim`."""
+  return x.reshape((batch_size, beam_size) + x.shape[1:])
+
+
+def expand_to_beams(tree: PyTree, beam_size: int) -> PyTree:
+  """Repeats every leaf's rows: leaves [B, ...] -> [B * K, ...], each row K times, batch-major."""
+  return jax.tree_util.tree_map(lambda x: jnp.repeat(jnp.asarray(x), beam_size, axis=0), tree)
+
+
+def gather_beams(tree: PyTree, beam_indices: jax.Array) -> PyTree:
+  """Selects beams per batch item from every leaf of a pytree.
+
+  Args:
+    tree: pytree with leaves [B, K_old, ...].
+    beam_indices: int32[B, K_new], values in [0, K_old).
+
+  Returns:
+    the pytree with leaves [B, K_new, ...], `out[b, j] = leaf[b, beam_indices[b, j]]`.
+  """
+  batch_index = jnp.arange(beam_indices.shape[0])[:, None]
+  return jax.tree_util.tree_map(lambda x: x[batch_index, beam_indices], tree)
+
+
+def _gather_flat_beams(tree: PyTree, beam_indices: jax.Array, batch_size: int, beam_size: int) -> PyTree:
+  """`gather_beams` for leaves folded as [B * K_old, ...] -> [B * K_new, ...] (the cache layout)."""
+  unflat = jax.tree_util.tree_map(lambda x: unflatten_beam_dim(x, batch_size, beam_size), tree)
+  return jax.tree_util.tree_map(flatten_beam_dim, gather_beams(unflat, beam_indices))
+
+
+def length_penalty_factor(length: jax.Array, alpha: float) -> jax.Array:
+  """((5 + length) / 6) ** alpha: the divisor of a summed log-probability; 1 when alpha == 0."""
+  return ((5.0 + jnp.asarray(length, jnp.float32)) / 6.0) ** alpha
+
+
+def _vocab_size(step_fn: StepFn, cache: PyTree, batch_size: int) -> int:
+  """V, read from step_fn's output shape without running it."""
+  tokens = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+  log_probs, _ = jax.eval_shape(step_fn, tokens, cache)
+  if log_probs.ndim != 2 or log_probs.shape[0] != batch_size:
+    raise ValueError(f"step_fn must return log_probs of shape [B={batch_size}, V], got {log_probs.shape}")
+  return int(log_probs.shape[1])
+
+
+def _clean_log_probs(log_probs: jax.Array) -> jax.Array:
+  # A model that masks tokens with -inf would otherwise poison the running sums with inf - inf = nan.
+  return jnp.maximum(log_probs.astype(jnp.float32), NEG_INF)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Greedy search.
+
+
+def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: int, bos_id: int, eos_id: int,
+                  pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+  """Takes the most likely token at every step until eos or `max_len` tokens.
+
+  Args:
+    step_fn: the decoding contract (see module docstring).
+    cache: pytree, leaves [B, ...].
+    batch_size: B.
+    max_len: T, the most tokens generated per row (eos included).
+    bos_id, eos_id: start and end tokens.
+    pad_id: written after eos (default 0).
+
+  Returns:
+    sequences: int32[B, T], bos excluded, eos included, pad after it.
+    scores: float32[B], summed log-probability of the generated tokens (eos included).
+  """
+
+  def cond(carry):
+    t, _, _, _, done, _ = carry
+    return (t < max_len) & ~jnp.all(done)
+
+  def body(carry):
+    t, prev, seqs, scores, done, cache = carry
+    log_probs, cache = step_fn(prev, cache)
+    log_probs = _clean_log_probs(log_probs)
+    token = jnp.argmax(log_probs, axis=-1).astype(jnp.int32)
+    token_lp = jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0]
+    token = jnp.where(done, pad_id, token)
+    scores = scores + jnp.where(done, 0.0, token_lp)
+    seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
+    return t + 1, token, seqs, scores, done | (token == eos_id), cache
+
+  init = (jnp.int32(0), jnp.full((batch_size,), bos_id, jnp.int32),
+          jnp.full((batch_size, max_len), pad_id, jnp.int32), jnp.zeros((batch_size,), jnp.float32),
+          jnp.zeros((batch_size,), bool), cache)
+  _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, body, init)
+  return seqs, scores
+
+
+# ----------------------------------------------------------------------------------------------------
+# Beam search.
+
+
+@flax.struct.dataclass
+class BeamState:
+  """The beam-search loop carry. B batch items, K beams, T = max_len.
+
+  Attributes:
+    cur_index: int32[], number of tokens generated so far (the position written next).
+    live_logprobs: float32[B, K], summed log-probs of the live (unfinished) beams; ≤ NEG_INF/2 if empty.
+    finished_scores: float32[B, K], length-penalised scores of the best finished hypotheses, best first.
+    live_seqs: int32[B, K, T], live prefixes, `pad_id` beyond cur_index.
+    finished_seqs: int32[B, K, T], finished hypotheses (pad after eos).
+    finished_flags: bool[B, K], whether a finished slot holds a hypothesis.
+    cache: step_fn's cache, leaves [B * K, ...], row b * K + k belongs to live beam k of item b.
+  """
+  cur_index: jax.Array
+  live_logprobs: jax.Array
+  finished_scores: jax.Array
+  live_seqs: jax.Array
+  finished_seqs: jax.Array
+  finished_flags: jax.Array
+  cache: PyTree
+
+
+def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int, bos_id: int,
+                eos_id: int, length_penalty: float = 0.0, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+  """Beam search in one `lax.while_loop` with fixed shapes.
+
+  Each step expands the K live beams by all V tokens and ranks the K·V candidates by summed log-prob.
+  As in the course notes' k = 3 example ("expand each by its top 3 (9 candidates), keep the best 3"),
+  the best K candidates are what the search keeps: those among them that are complete (eos, or length
+  `max_len`) move to the finished set. Keeping the best K of each beam's top K (the notes' 9) is the
+  same as keeping the best K of all K·V, since one beam can hold at most K of the overall best K. We
+  look one step further — the top 2K — only to refill the live set: each beam has one eos candidate, so
+  at most K of the top 2K end in eos and at least K live candidates always remain. With K = 1 this is
+  exactly greedy search.
+
+  The finished set keeps the best K complete hypotheses by score. The loop stops early once every
+  item has K finished hypotheses and no live beam can still beat the worst of them: future tokens only
+  lower a summed log-prob (each log-prob ≤ 0), so a live beam's final score is at most
+  `live_logprob / max(penalty(now + 1), penalty(max_len))` — the penalty is monotone in length, so its
+  largest value over the reachable lengths sits at one end whatever the sign of alpha.
+
+  Args:
+    step_fn: the decoding contract; called on [B * K] rows, it never sees the beam axis.
+    cache: pytree, leaves [B, ...]; repeated to [B * K, ...] and gathered along with the beams.
+    batch_size: B.
+    beam_size: K ≥ 1.
+    max_len: T, the most tokens generated per hypothesis (eos included).
+    bos_id, eos_id: start and end tokens.
+    length_penalty: alpha in ((5 + length) / 6) ** alpha; 0 ranks by summed log-prob.
+    pad_id: written after eos and in empty slots (default 0).
+
+  Returns:
+    sequences: int32[B, K, T], best first; bos excluded, eos included, pad after eos.
+    scores: float32[B, K], summed log-probs divided by the length penalty; NEG_INF for empty slots.
+  """
+  vocab_size = _vocab_size(step_fn, expand_to_beams(cache, beam_size), batch_size * beam_size)
+  if vocab_size < 2:
+    raise ValueError(f"beam_search needs a vocabulary of at least 2 tokens, got V={vocab_size}")
+  num_candidates = 2 * beam_size  # ≤ K·V since V ≥ 2
+
+  def best_final_penalty(cur_index):
+    return jnp.maximum(length_penalty_factor(cur_index + 1, length_penalty),
+                       length_penalty_factor(max_len, length_penalty))
+
+  def cond(state: BeamState) -> jax.Array:
+    live_valid = state.live_logprobs > NEG_INF / 2
+    best_live = jnp.max(jnp.where(live_valid, state.live_logprobs / best_final_penalty(state.cur_index), NEG_INF),
+                        axis=1)
+    worst_finished = jnp.min(jnp.where(state.finished_flags, state.finished_scores, NEG_INF), axis=1)
+    can_improve = ~jnp.all(state.finished_flags, axis=1) | (best_live > worst_finished)
+    item_done = ~jnp.any(live_valid, axis=1) | ~can_improve
+    return (state.cur_index < max_len) & ~jnp.all(item_done)
+
+  def body(state: BeamState) -> BeamState:
+    t = state.cur_index
+    prev_token = jax.lax.dynamic_index_in_dim(state.live_seqs, jnp.maximum(t - 1, 0), axis=2, keepdims=False)
+    prev_token = jnp.where(t == 0, bos_id, prev_token)  # [B, K]
+    log_probs, new_cache = step_fn(flatten_beam_dim(prev_token), state.cache)
+    log_probs = unflatten_beam_dim(_clean_log_probs(log_probs), batch_size, beam_size)  # [B, K, V]
+
+    candidates = (state.live_logprobs[:, :, None] + log_probs).reshape(batch_size, beam_size * vocab_size)
+    top_logprobs, top_index = jax.lax.top_k(candidates, num_candidates)  # [B, 2K], best first
+    parent = top_index // vocab_size
+    token = (top_index % vocab_size).astype(jnp.int32)
+    top_seqs = gather_beams(state.live_seqs, parent)
+    top_seqs = jax.lax.dynamic_update_slice(top_seqs, token[:, :, None], (0, 0, t))  # [B, 2K, T]
+
+    valid = top_logprobs > NEG_INF / 2
+    is_eos = token == eos_id
+    complete = is_eos | (t == max_len - 1)
+    kept = jnp.arange(num_candidates)[None, :] < beam_size  # the notes' "keep the best k"
+    newly_finished = complete & kept & valid
+    new_scores = jnp.where(newly_finished, top_logprobs / length_penalty_factor(t + 1, length_penalty), NEG_INF)
+
+    # Finished set: best K of (old finished, newly finished). Rank empty slots below every real score.
+    all_scores = jnp.concatenate([state.finished_scores, new_scores], axis=1)
+    all_flags = jnp.concatenate([state.finished_flags, newly_finished], axis=1)
+    all_seqs = jnp.concatenate([state.finished_seqs, top_seqs], axis=1)
+    _, fin_index = jax.lax.top_k(jnp.where(all_flags, all_scores, -jnp.inf), beam_size)
+    finished_scores, finished_flags, finished_seqs = gather_beams((all_scores, all_flags, all_seqs), fin_index)
+
+    # Live set: best K candidates that did not end in eos (eos-ended ones are never extended).
+    live_key = jnp.where(is_eos, NEG_INF, top_logprobs)
+    live_logprobs, live_index = jax.lax.top_k(live_key, beam_size)
+    live_seqs = gather_beams(top_seqs, live_index)
+    live_parent = gather_beams(parent, live_index)
+    cache = _gather_flat_beams(new_cache, live_parent, batch_size, beam_size)
+
+    return BeamState(cur_index=t + 1, live_logprobs=live_logprobs, finished_scores=finished_scores,
+                     live_seqs=live_seqs, finished_seqs=finished_seqs, finished_flags=finished_flags, cache=cache)
+
+  # Only beam 0 is live at the start: the K copies of the bos state would otherwise yield K duplicates.
+  init_live = jnp.where(jnp.arange(beam_size) == 0, 0.0, NEG_INF).astype(jnp.float32)
+  init = BeamState(
+      cur_index=jnp.int32(0),
+      live_logprobs=jnp.broadcast_to(init_live, (batch_size, beam_size)),
+      finished_scores=jnp.full((batch_size, beam_size), NEG_INF, jnp.float32),
+      live_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
+      finished_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
+      finished_flags=jnp.zeros((batch_size, beam_size), bool),
+      cache=expand_to_beams(cache, beam_size))
+  final = jax.lax.while_loop(cond, body, init)
+  sequences = jnp.where(final.finished_flags[:, :, None], final.finished_seqs, pad_id)
+  scores = jnp.where(final.finished_flags, final.finished_scores, NEG_INF)
+  return sequences, scores
+
+
+# ----------------------------------------------------------------------------------------------------
+# Teacher-forced scoring and the exhaustive oracle.
+
+
+def sequence_lengths(sequences: jax.Array, eos_id: int) -> jax.Array:
+  """int32[...]: tokens up to and including the first eos, or T if there is none. sequences: int32[..., T]."""
+  max_len = sequences.shape[-1]
+  is_eos = sequences == eos_id
+  return jnp.where(jnp.any(is_eos, axis=-1), jnp.argmax(is_eos, axis=-1) + 1, max_len).astype(jnp.int32)
+
+
+def score_sequences(step_fn: StepFn, cache: PyTree, sequences: jax.Array, *, bos_id: int, eos_id: int,
+                    length_penalty: float = 0.0) -> jax.Array:
+  """Scores given hypotheses by feeding them through step_fn (teacher forcing), with the decoders' rule.
+
+  Tokens after the first eos are ignored. Log-probs are summed left to right in float32, as the decoders
+  do, so a decoder's score and the re-score of its sequence agree to the last bit when alpha == 0.
+
+  Args:
+    step_fn: the decoding contract.
+    cache: pytree, leaves [B, ...]; repeated N times per item.
+    sequences: int32[B, N, T], bos excluded.
+    bos_id, eos_id: start and end tokens.
+    length_penalty: alpha, as in `beam_search`.
+
+  Returns:
+    float32[B, N]: summed log-probs divided by the length penalty, or NEG_INF for an impossible one.
+  """
+  batch_size, num, max_len = sequences.shape
+  flat = sequences.reshape(batch_size * num, max_len).astype(jnp.int32)
+  lengths = sequence_lengths(flat, eos_id)
+  inputs = jnp.concatenate([jnp.full((flat.shape[0], 1), bos_id, jnp.int32), flat[:, :-1]], axis=1)
+
+  def step(carry, xs):
+    cache, total = carry
+    position, token_in, token_out = xs
+    log_probs, cache = step_fn(token_in, cache)
+    token_lp = jnp.take_along_axis(_clean_log_probs(log_probs), token_out[:, None], axis=-1)[:, 0]
+    return (cache, total + jnp.where(position < lengths, token_lp, 0.0)), None
+
+  init = (expand_to_beams(cache, num), jnp.zeros((flat.shape[0],), jnp.float32))
+  (_, total), _ = jax.lax.scan(step, init, (jnp.arange(max_len), inputs.T, flat.T))
+  scores = jnp.where(total > NEG_INF / 2, total / length_penalty_factor(lengths, length_penalty), NEG_INF)
+  return scores.reshape(batch_size, num)
+
+
+def exhaustive_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int,
+                      bos_id: int, eos_id: int, length_penalty: float = 0.0,
+                      pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+  """The notes' "exhaustive search": scores every one of the |V|^T token sequences and keeps the best K.
+
+  A sequence is read up to its first eos (included) or to T tokens without one — the same completion
+  rule as `beam_search` — so the |V|^T strings collapse to the distinct hypotheses (only the string
+  whose tokens after the first eos are all eos stands for its hypothesis). Use as an oracle for tiny V
+  and T: it calls step_fn on B·|V|^T rows.
+
+  Args / Returns: as `beam_search` (sequences int32[B, K, T] best first, scores float32[B, K]).
+  """
+  vocab_size = _vocab_size(step_fn, cache, batch_size)
+  num = vocab_size ** max_len
+  if batch_size * num > _MAX_EXHAUSTIVE_ROWS:
+    raise ValueError(f"exhaustive_search would score {batch_size} x {vocab_size}^{max_len} sequences; "
+                     f"keep B * V^T <= {_MAX_EXHAUSTIVE_ROWS}")
+  # Sequence i spells i in base V, first token most significant; built in numpy since it is a constant.
+  digits = vocab_size ** np.arange(max_len - 1, -1, -1)
+  all_seqs = ((np.arange(num)[:, None] // digits[None, :]) % vocab_size).astype(np.int32)  # [N, T]
+  is_eos = all_seqs == eos_id
+  lengths = np.where(is_eos.any(axis=1), is_eos.argmax(axis=1) + 1, max_len)
+  canonical = np.all((np.arange(max_len)[None, :] < lengths[:, None]) | (all_seqs == eos_id), axis=1)
+  all_seqs = all_seqs[canonical]
+  lengths = lengths[canonical]
+  num = all_seqs.shape[0]
+
+  seqs = jnp.broadcast_to(jnp.asarray(all_seqs), (batch_size, num, max_len))
+  scores = score_sequences(step_fn, cache, seqs, bos_id=bos_id, eos_id=eos_id, length_penalty=length_penalty)
+  valid = scores > NEG_INF / 2
+  k = min(beam_size, num)
+  _, best = jax.lax.top_k(jnp.where(valid, scores, -jnp.inf), k)
+  best_scores, best_valid, best_seqs = gather_beams((scores, valid, seqs), best)
+  after_end = jnp.arange(max_len)[None, None, :] >= jnp.asarray(lengths)[best][:, :, None]
+  best_seqs = jnp.where(after_end | ~best_valid[:, :, None], pad_id, best_seqs)
+  best_scores = jnp.where(best_valid, best_scores, NEG_INF)
+  if k < beam_size:  # fewer hypotheses than slots: fill the rest as empty
+    best_seqs = jnp.concatenate([best_seqs, jnp.full((batch_size, beam_size - k, max_len), pad_id, jnp.int32)], 1)
+    best_scores = jnp.concatenate([best_scores, jnp.full((batch_size, beam_size - k), NEG_INF, jnp.float32)], 1)
+  return best_seqs.astype(jnp.int32), best_scores.astype(jnp.float32)

@@ -1,0 +1,279 @@
+"""Greedy / beam / exhaustive search on toy Markov chains whose answers can be checked exactly."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from research import decoding
+from research.decoding import NEG_INF, beam_search, exhaustive_search, greedy_search, score_sequences
+
+# ----------------------------------------------------------------------------------------------------
+# Toy models. Token ids 0..V-1 are the vocabulary; bos = V is only ever an input.
+
+
+def markov_cache(seed: int, batch: int, vocab: int, temperature: float = 1.5) -> dict:
+  """A first-order chain per batch item: table[b, prev, next] = log p(next | prev), prev in 0..V (V = bos)."""
+  logits = np.random.default_rng(seed).normal(size=(batch, vocab + 1, vocab)) * temperature
+  return {"table": jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)}
+
+
+def markov_step(tokens, cache):
+  """log_probs depend on the previous token only; the cache (the chain's table) is per row."""
+  rows = jnp.arange(tokens.shape[0])
+  return cache["table"][rows, tokens], cache
+
+
+HASH_BUCKETS = 61
+
+
+def history_cache(seed: int, batch: int, vocab: int, max_len: int) -> dict:
+  """A model whose next-token distribution depends on the whole token history recorded in its cache.
+
+  hist[b, j] is the token fed at step j (-1 = not yet); step_fn hashes the full recorded history to
+  pick a distribution, so any mix-up when beams gather the cache changes the scores.
+  """
+  rng = np.random.default_rng(seed)
+  table = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(batch, HASH_BUCKETS, vocab)) * 1.5, jnp.float32), -1)
+  return {"hist": jnp.full((batch, max_len + 1), -1, jnp.int32), "t": jnp.zeros((batch,), jnp.int32),
+          "table": table}
+
+
+def history_step(tokens, cache):
+  rows = jnp.arange(tokens.shape[0])
+  hist = cache["hist"].at[rows, cache["t"]].set(tokens)
+  weights = (jnp.arange(hist.shape[1]) * 7 + 3) % HASH_BUCKETS
+  key = jnp.sum((hist + 1) * weights, axis=1) % HASH_BUCKETS
+  return cache["table"][rows, key], {"hist": hist, "t": cache["t"] + 1, "table": cache["table"]}
+
+
+@functools.cache
+def _jitted(fn, step_fn, options):
+  return jax.jit(functools.partial(fn, step_fn, **dict(options)))
+
+
+def run(fn, step_fn, cache, **kw):
+  """fn(step_fn, cache, **kw) under jit; one compile per distinct (fn, step_fn, kw, shapes)."""
+  return _jitted(fn, step_fn, tuple(sorted(kw.items())))(cache)
+
+
+def _score_sequences(step_fn, cache_and_sequences, **kw):
+  return score_sequences(step_fn, *cache_and_sequences, **kw)
+
+
+def rescore(step_fn, cache, sequences, **kw):
+  """score_sequences under jit (cached like `run`)."""
+  return run(_score_sequences, step_fn, (cache, jnp.asarray(sequences)), **kw)
+
+
+def beams_needed(vocab: int, max_len: int) -> int:
+  """A beam this wide never prunes: ≥ every step's candidate count (V-1)^(T-1)·V, so it must equal exhaustive."""
+  return (vocab - 1) ** (max_len - 1) * vocab
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fixed cases.
+
+
+def test_notes_example_beam_beats_greedy():
+  # bos -> a (0.6) or b (0.4); after a every token is 1/3; after b, eos has 0.9. Greedy commits to a
+  # (best path 0.6 * 1/3 = 0.2) while the best complete sequence is [b, eos] with 0.4 * 0.9 = 0.36.
+  eos, a, b, bos = 0, 1, 2, 3
+  probs = np.full((4, 3), 1 / 3)
+  probs[bos] = [1e-6, 0.6, 0.4 - 1e-6]
+  probs[b] = [0.9, 0.05, 0.05]
+  cache = {"table": jnp.log(jnp.asarray(probs, jnp.float32))[None]}
+  kw = dict(batch_size=1, max_len=2, bos_id=bos, eos_id=eos, pad_id=9)
+  greedy_seqs, greedy_scores = run(greedy_search, markov_step, cache, **kw)
+  assert greedy_seqs[0, 0] == a
+  np.testing.assert_allclose(np.exp(greedy_scores[0]), 0.6 / 3, rtol=1e-5)
+  seqs, scores = run(beam_search, markov_step, cache, beam_size=3, **kw)
+  np.testing.assert_array_equal(seqs[0, 0], [b, eos])
+  np.testing.assert_allclose(np.exp(scores[0, 0]), 0.4 * 0.9, rtol=1e-5)
+  ex_seqs, ex_scores = run(exhaustive_search, markov_step, cache, beam_size=3, **kw)
+  np.testing.assert_array_equal(ex_seqs[0, 0], seqs[0, 0])
+  np.testing.assert_allclose(ex_scores[0, 0], scores[0, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_size_one_is_greedy(seed):
+  vocab, max_len, batch = 6, 7, 4
+  cache = markov_cache(seed, batch, vocab, temperature=1.0)
+  kw = dict(batch_size=batch, max_len=max_len, bos_id=vocab, eos_id=seed % vocab, pad_id=vocab + 1)
+  greedy_seqs, greedy_scores = run(greedy_search, markov_step, cache, **kw)
+  beam_seqs, beam_scores = run(beam_search, markov_step, cache, beam_size=1, **kw)
+  np.testing.assert_array_equal(beam_seqs[:, 0], greedy_seqs)
+  np.testing.assert_array_equal(beam_scores[:, 0], greedy_scores)
+  rescored = rescore(markov_step, cache, greedy_seqs[:, None], bos_id=vocab, eos_id=kw["eos_id"])
+  np.testing.assert_array_equal(rescored[:, 0], greedy_scores)
+  for seq in np.asarray(greedy_seqs):
+    ends = np.flatnonzero(seq == kw["eos_id"])
+    if len(ends):
+      assert np.all(seq[ends[0] + 1:] == kw["pad_id"])
+
+
+@pytest.mark.parametrize("model,alpha", [("markov", 0.0), ("markov", 0.8), ("history", 0.0), ("history", -0.5)])
+def test_wide_beam_equals_exhaustive(model, alpha):
+  vocab, max_len, batch = 3, 3, 3
+  if model == "markov":
+    step_fn, cache = markov_step, markov_cache(7, batch, vocab)
+  else:
+    step_fn, cache = history_step, history_cache(7, batch, vocab, max_len)
+  kw = dict(batch_size=batch, max_len=max_len, bos_id=vocab, eos_id=1, pad_id=vocab + 1, length_penalty=alpha,
+            beam_size=beams_needed(vocab, max_len))
+  beam_seqs, beam_scores = run(beam_search, step_fn, cache, **kw)
+  ex_seqs, ex_scores = run(exhaustive_search, step_fn, cache, **kw)
+  # The hypotheses are [e], [x e], [x x e], [x x x] with x != eos: 1 + 2 + 4 + 8 = 15 ≥ K = 12, so
+  # every slot holds a real hypothesis and the two best-12 lists must agree entry by entry.
+  np.testing.assert_array_equal(beam_seqs, ex_seqs)
+  np.testing.assert_allclose(beam_scores, ex_scores, rtol=1e-6, atol=1e-6)
+  assert np.all(np.asarray(ex_scores) > NEG_INF / 2)
+
+
+def test_slots_beyond_the_number_of_hypotheses_are_empty():
+  # V = 2, T = 2 has 3 hypotheses: [e], [x e], [x x]; a beam of 5 leaves 2 empty slots.
+  vocab, max_len = 2, 2
+  cache = markov_cache(3, 2, vocab)
+  kw = dict(batch_size=2, max_len=max_len, bos_id=vocab, eos_id=0, pad_id=7, beam_size=5)
+  beam_seqs, beam_scores = run(beam_search, markov_step, cache, **kw)
+  ex_seqs, ex_scores = run(exhaustive_search, markov_step, cache, **kw)
+  np.testing.assert_array_equal(beam_seqs, ex_seqs)
+  np.testing.assert_allclose(beam_scores, ex_scores, rtol=1e-6)
+  np.testing.assert_array_equal(beam_scores[:, 3:], NEG_INF)
+  np.testing.assert_array_equal(beam_seqs[:, 3:], 7)
+  # The three real hypotheses are a probability distribution over complete sequences.
+  np.testing.assert_allclose(np.exp(np.asarray(beam_scores[:, :3])).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_batch_items_are_independent():
+  vocab, max_len, batch, beam = 5, 5, 4, 3
+  cache = history_cache(11, batch, vocab, max_len)
+  kw = dict(max_len=max_len, bos_id=vocab, eos_id=2, pad_id=vocab + 1, beam_size=beam, length_penalty=0.6)
+  seqs, scores = run(beam_search, history_step, cache, batch_size=batch, **kw)
+  for i in range(batch):
+    alone = jax.tree_util.tree_map(lambda x, i=i: x[i:i + 1], cache)
+    seqs_i, scores_i = run(beam_search, history_step, alone, batch_size=1, **kw)
+    np.testing.assert_array_equal(seqs_i[0], seqs[i])
+    np.testing.assert_array_equal(scores_i[0], scores[i])
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_gathered_history_cache_matches_returned_sequences(alpha):
+  # The model reads its whole token history from the cache. Re-scoring each returned sequence with a
+  # fresh, un-gathered cache reproduces the beam's score only if beam search gathered the cache rows
+  # along the same lineage as the sequences.
+  vocab, max_len, batch, beam = 5, 6, 3, 4
+  cache = history_cache(5, batch, vocab, max_len)
+  kw = dict(batch_size=batch, max_len=max_len, bos_id=vocab, eos_id=0, pad_id=vocab + 1, length_penalty=alpha)
+  seqs, scores = run(beam_search, history_step, cache, beam_size=beam, **kw)
+  rescored = rescore(history_step, cache, seqs, bos_id=vocab, eos_id=0, length_penalty=alpha)
+  np.testing.assert_allclose(scores, rescored, rtol=1e-6)
+  if alpha == 0.0:  # same float32 additions in the same order
+    np.testing.assert_array_equal(scores, rescored)
+
+
+def test_gather_beams_on_a_pytree():
+  tree = {"a": jnp.arange(2 * 3).reshape(2, 3), "b": (jnp.arange(2 * 3 * 4).reshape(2, 3, 4) * 1.5,)}
+  index = jnp.array([[2, 0], [1, 1]])
+  out = decoding.gather_beams(tree, index)
+  np.testing.assert_array_equal(out["a"], [[2, 0], [4, 4]])
+  expected = np.asarray(tree["b"][0])[np.array([[0, 0], [1, 1]]), np.asarray(index)]
+  np.testing.assert_array_equal(out["b"][0], expected)
+  flat = decoding.flatten_beam_dim(tree["b"][0])
+  assert flat.shape == (6, 4)
+  np.testing.assert_array_equal(decoding.unflatten_beam_dim(flat, 2, 3), tree["b"][0])
+
+
+def test_beam_search_is_one_while_loop():
+  cache = markov_cache(0, 2, 4)
+  fn = functools.partial(beam_search, markov_step, batch_size=2, beam_size=3, max_len=5, bos_id=4, eos_id=0)
+  jaxpr = jax.make_jaxpr(fn)(cache)
+  loops = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "while"]
+  assert len(loops) == 1
+  assert not any(e.primitive.name in ("pure_callback", "io_callback") for e in jaxpr.jaxpr.eqns)
+
+
+def test_early_stop_when_no_live_beam_can_win():
+  # eos is near-certain at every step: after a couple of steps the finished beams dominate every live
+  # one, so the loop must stop long before max_len and still return the exhaustive answer.
+  vocab, max_len, beam = 3, 8, 2
+  logits = np.full((1, vocab + 1, vocab), -6.0)
+  logits[:, :, 0] = 6.0
+  logits[:, :, 1] = np.random.default_rng(0).normal(size=(vocab + 1,))
+  cache = {"table": jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)}
+  calls = []
+
+  def counting_step(tokens, cache):
+    jax.debug.callback(lambda: calls.append(1))
+    return markov_step(tokens, cache)
+
+  kw = dict(batch_size=1, max_len=max_len, bos_id=vocab, eos_id=0, pad_id=9, beam_size=beam)
+  seqs, scores = run(beam_search, counting_step, cache, **kw)
+  jax.effects_barrier()
+  assert 1 <= len(calls) <= 3, f"beam search ran {len(calls)} steps; early stopping should cut it to ≤ 3"
+  ex_seqs, ex_scores = run(exhaustive_search, markov_step, cache, **kw)
+  np.testing.assert_array_equal(seqs, ex_seqs)
+  np.testing.assert_allclose(scores, ex_scores, rtol=1e-6)
+
+
+def test_minus_inf_log_probs_stay_finite():
+  # A model that masks a token with -inf must not produce nan scores.
+  vocab = 4
+  cache = markov_cache(2, 2, vocab)
+  cache["table"] = cache["table"].at[:, :, 3].set(-jnp.inf)
+  kw = dict(batch_size=2, max_len=4, bos_id=vocab, eos_id=0, pad_id=9, beam_size=3)
+  seqs, scores = run(beam_search, markov_step, cache, **kw)
+  assert np.all(np.isfinite(scores))
+  assert not np.any(np.asarray(seqs) == 3)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Properties on random chains.
+
+
+@settings(max_examples=20, deadline=None)
+@given(vocab=st.integers(2, 4), max_len=st.integers(1, 4), batch=st.integers(1, 2), beam=st.integers(1, 4),
+       eos_offset=st.integers(0, 3), alpha=st.sampled_from([0.0, 0.6, -0.4]), seed=st.integers(0, 2**16))
+def test_decoder_properties(vocab, max_len, batch, beam, eos_offset, alpha, seed):
+  eos, bos, pad = eos_offset % vocab, vocab, vocab + 1
+  cache = markov_cache(seed, batch, vocab)
+  kw = dict(batch_size=batch, max_len=max_len, bos_id=bos, eos_id=eos, pad_id=pad)
+  seqs, scores = map(np.asarray, run(beam_search, markov_step, cache, beam_size=beam, length_penalty=alpha, **kw))
+  ex_seqs, ex_scores = map(np.asarray, run(exhaustive_search, markov_step, cache, beam_size=beam,
+                                           length_penalty=alpha, **kw))
+
+  assert seqs.shape == ex_seqs.shape == (batch, beam, max_len) and seqs.dtype == np.int32
+  assert scores.shape == (batch, beam) and scores.dtype == np.float32
+
+  real = scores > NEG_INF / 2
+  for s, ok in ((seqs, real), (ex_seqs, ex_scores > NEG_INF / 2)):
+    for seq, is_real in zip(s.reshape(-1, max_len), ok.reshape(-1), strict=True):
+      if not is_real:
+        assert np.all(seq == pad)
+        continue
+      ends = np.flatnonzero(seq == eos)
+      length = ends[0] + 1 if len(ends) else max_len
+      assert np.all(seq[length:] == pad), seq  # nothing but pad after eos
+      assert np.all(seq[:length] < vocab), seq  # no pad or bos inside a hypothesis
+
+  # Best first, and real hypotheses before empty slots.
+  assert np.all(np.diff(scores, axis=1) <= 1e-6)
+  assert np.all(np.diff(ex_scores, axis=1) <= 1e-6)
+  # The oracle is an upper bound on what beam search finds; K distinct real hypotheses per item.
+  assert np.all(scores[:, 0] <= ex_scores[:, 0] + 1e-5)
+  for b in range(batch):
+    rows = {tuple(r) for r, ok in zip(seqs[b], real[b], strict=True) if ok}
+    assert len(rows) == real[b].sum()
+  # Scores are what step_fn says about the returned sequences.
+  rescored = np.asarray(rescore(markov_step, cache, seqs, bos_id=bos, eos_id=eos,
+                                        length_penalty=alpha))
+  np.testing.assert_allclose(np.where(real, rescored, NEG_INF), scores, rtol=1e-5, atol=1e-5)

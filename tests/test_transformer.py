@@ -1,0 +1,257 @@
+"""Transformer: attention from explicit Wq/Wk/Wv equals flax's, masks, incremental decoding, fast path, loss."""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from research.errors import UserError
+from research.models import transformer as tr
+
+B, S, T, V = 2, 7, 6, 13
+
+
+def _tokens(key, shape, low=1, high=V):
+  return jax.random.randint(jax.random.key(key), shape, low, high, dtype=jnp.int32)
+
+
+def _model(**kw) -> tr.Transformer:
+  args = dict(src_vocab_size=V, tgt_vocab_size=V, d_model=16, num_heads=2, num_encoder_layers=2, num_decoder_layers=2,
+              d_ff=32, dropout_rate=0.0, max_positions=32)
+  args.update(kw)
+  return tr.Transformer(**args)
+
+
+def _src():
+  return _tokens(0, (B, S)).at[1, 4:].set(0)  # row 1 has 3 trailing pads
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-head attention.
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_mha_equals_flax_with_same_weights(use_bias):
+  ours = tr.MultiHeadAttention(num_heads=4, qkv_features=32, out_features=24, use_bias=use_bias)
+  ref = nn.MultiHeadDotProductAttention(num_heads=4, qkv_features=32, out_features=24, use_bias=use_bias)
+  xq = jax.random.normal(jax.random.key(1), (B, 5, 20))
+  xkv = jax.random.normal(jax.random.key(2), (B, 9, 20))
+  params = ref.init(jax.random.key(3), xq, xkv)
+  mask = jnp.ones((B, 1, 5, 9), bool).at[1, :, :, 6:].set(False)
+  expected = ref.apply(params, xq, xkv, mask=mask)
+  got = ours.apply(params, xq, xkv, mask)  # the very same parameter tree
+  assert got.shape == (B, 5, 24)
+  np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+  # Self-attention with a causal mask too.
+  causal = tr.causal_mask(5)
+  np.testing.assert_allclose(ours.apply(params, xq, None, causal), ref.apply(params, xq, mask=causal), atol=1e-5)
+
+
+def test_scale_is_one_over_sqrt_dk():
+  assert tr.attention_scale(64) == 0.125
+  assert tr.attention_scale(64, scale_attention=False) == 1.0
+  x = jax.random.normal(jax.random.key(0), (1, 4, 64))
+  for scaled, factor in ((True, 1 / 8), (False, 1.0)):
+    mha = tr.MultiHeadAttention(num_heads=1, qkv_features=64, scale_attention=scaled)
+    params = mha.init(jax.random.key(1), x)
+    _, weights = mha.apply(params, x, return_weights=True)
+    p = params["params"]
+    q = x @ p["query"]["kernel"][:, 0] + p["query"]["bias"][0]
+    k = x @ p["key"]["kernel"][:, 0] + p["key"]["bias"][0]
+    expected = jax.nn.softmax(q @ k.swapaxes(-1, -2) * factor, axis=-1)
+    np.testing.assert_allclose(weights[:, 0], expected, atol=1e-5)
+
+
+def test_causal_mask_gradient_zero_for_future_inputs():
+  cfg = tr.BlockConfig(d_model=8, num_heads=2, d_ff=16, dropout_rate=0.0)
+  block = tr.EncoderBlock(cfg)
+  x = jax.random.normal(jax.random.key(0), (1, T, 8))
+  params = block.init(jax.random.key(1), x, tr.causal_mask(T))
+  jac = jax.jacobian(lambda x: block.apply(params, x, tr.causal_mask(T))[0])(x)  # [1, T, 8, 1, T, 8]
+  influence = jnp.abs(jac[0, :, :, 0]).sum(axis=(1, 3))  # [t_out, t_in]
+  future = np.triu(np.ones((T, T), bool), k=1)
+  assert float(influence[future].max()) == 0.0
+  assert float(influence[~future].min()) > 0.0
+
+
+def test_decoder_output_independent_of_future_targets():
+  model = _model()
+  src, tgt = _src(), _tokens(1, (B, T))
+  v = model.init(jax.random.key(2), src, tgt)
+  logits = model.apply(v, src, tgt)
+  changed = tgt.at[:, 3:].set(_tokens(9, (B, T - 3)))
+  logits2 = model.apply(v, src, changed)
+  np.testing.assert_array_equal(logits[:, :3], logits2[:, :3])
+  assert not np.allclose(logits[:, 3:], logits2[:, 3:])
+
+
+def test_padding_changes_nothing():
+  model = _model()
+  src, tgt = _src(), _tokens(1, (B, T))
+  v = model.init(jax.random.key(2), src, tgt)
+  logits = model.apply(v, src, tgt)
+  # More pad columns.
+  padded = jnp.concatenate([src, jnp.zeros((B, 5), jnp.int32)], axis=1)
+  np.testing.assert_allclose(model.apply(v, padded, tgt), logits, atol=1e-5)
+  # Different content at masked positions (explicit mask, as BERT passes it).
+  enc = tr.TransformerEncoder(tr.BlockConfig(d_model=16, num_heads=2, d_ff=32, dropout_rate=0.0), 2, V)
+  mask = src != 0
+  ev = enc.init(jax.random.key(3), src)
+  out = enc.apply(ev, src, mask=mask)
+  garbage = jnp.where(mask, src, _tokens(4, src.shape))
+  out2 = enc.apply(ev, garbage, mask=mask)
+  np.testing.assert_allclose(out2[mask], out[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(pre_norm=True, positions="sinusoidal", share_embeddings="target"),
+    dict(pre_norm=False, positions="learned", share_embeddings="none"),
+    dict(pre_norm=True, positions="learned", share_embeddings="all", scale_attention=False),
+])
+def test_incremental_decoding_equals_full_forward(kw):
+  model = _model(**kw)
+  src, tgt = _src(), _tokens(1, (B, T))
+  v = model.init(jax.random.key(2), src, tgt)
+  full = jax.nn.log_softmax(model.apply(v, src, tgt))
+  cache = tr.init_decode_cache(model, v, src, T)
+  assert all(leaf.shape[0] == B for leaf in jax.tree_util.tree_leaves(cache))
+  step = jax.jit(tr.make_step_fn(model, v))
+  steps = []
+  for t in range(T):
+    lp, cache = step(tgt[:, t], cache)
+    steps.append(lp)
+  np.testing.assert_allclose(jnp.stack(steps, 1), full, atol=1e-5)
+
+
+def test_greedy_and_beam_search_through_step_fn():
+  decoding = pytest.importorskip("research.decoding")
+  model = _model()
+  src = _src()
+  v = model.init(jax.random.key(2), src, _tokens(1, (B, T)))
+  step = tr.make_step_fn(model, v)
+  cache = tr.init_decode_cache(model, v, src, T)
+  seqs, _ = jax.jit(functools.partial(decoding.greedy_search, step, batch_size=B, max_len=T, bos_id=1,
+                                      eos_id=2))(cache)
+  # Greedy through the cache must equal argmax of repeated full forward passes (no cache involved).
+  prefix = jnp.ones((B, 1), jnp.int32)
+  for t in range(T):
+    nxt = model.apply(v, src, prefix)[:, -1].argmax(-1).astype(jnp.int32)
+    nxt = jnp.where((prefix[:, 1:] == 2).any(axis=1), 0, nxt)
+    prefix = jnp.concatenate([prefix, nxt[:, None]], axis=1)
+  np.testing.assert_array_equal(seqs, prefix[:, 1:])
+  beams, scores = decoding.beam_search(step, cache, batch_size=B, beam_size=3, max_len=T, bos_id=1, eos_id=2)
+  assert beams.shape == (B, 3, T) and scores.shape == (B, 3)
+
+
+def test_fast_path_equals_reference():
+  src, tgt = _src(), _tokens(1, (B, T))
+  ref = _model()
+  v = ref.init(jax.random.key(2), src, tgt)
+  fast = _model(attention_impl="xla")
+  np.testing.assert_allclose(fast.apply(v, src, tgt), ref.apply(v, src, tgt), atol=1e-5)
+  # The fused path in incremental decoding too.
+  c_ref, c_fast = tr.init_decode_cache(ref, v, src, T), tr.init_decode_cache(fast, v, src, T)
+  for t in range(3):
+    lp_ref, c_ref = tr.make_step_fn(ref, v)(tgt[:, t], c_ref)
+    lp_fast, c_fast = tr.make_step_fn(fast, v)(tgt[:, t], c_fast)
+    np.testing.assert_allclose(lp_fast, lp_ref, atol=1e-5)
+
+
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU")
+def test_cudnn_path_equals_reference_on_gpu():
+  src, tgt = _src(), _tokens(1, (B, T))
+  ref = _model(dtype=jnp.bfloat16, d_model=128, num_heads=2)
+  v = ref.init(jax.random.key(2), src, tgt)
+  fast = _model(dtype=jnp.bfloat16, d_model=128, num_heads=2, attention_impl="cudnn")
+  np.testing.assert_allclose(fast.apply(v, src, tgt), ref.apply(v, src, tgt), atol=5e-2)
+
+
+def test_attention_weights_for_heatmaps():
+  model = _model()
+  src, tgt = _src(), _tokens(1, (B, T))
+  v = model.init(jax.random.key(2), src, tgt)
+  logits, w = model.apply(v, src, tgt, return_attention=True)
+  np.testing.assert_allclose(logits, model.apply(v, src, tgt), atol=1e-6)
+  assert [x.shape for x in w["encoder"]] == [(B, 2, S, S)] * 2
+  assert [x.shape for x in w["decoder_cross"]] == [(B, 2, T, S)] * 2
+  for x in w["encoder"] + w["decoder_self"] + w["decoder_cross"]:
+    np.testing.assert_allclose(x.sum(-1), 1.0, atol=1e-5)
+  assert float(w["decoder_cross"][-1][1, :, :, 4:].max()) == 0.0  # source pads get no weight
+  assert float(jnp.triu(w["decoder_self"][0][0, 0], k=1).max()) == 0.0
+
+
+def test_encoder_for_bert_extra_embeddings_and_dropout():
+  cfg = tr.BlockConfig(d_model=16, num_heads=2, d_ff=32, dropout_rate=0.1, pre_norm=False, activation="gelu",
+                       layer_norm_eps=1e-12, init_std=0.02)
+  enc = tr.TransformerEncoder(cfg, 2, V, positions="learned", scale_embeddings=False, embed_norm=True)
+  src = _src()
+  segments = jax.random.normal(jax.random.key(5), (B, S, 16))
+  v = enc.init(jax.random.key(3), src, extra_embeddings=segments)
+  assert "embed_layer_norm" in v["params"] and "final_norm" not in v["params"]
+  a = enc.apply(v, src, extra_embeddings=segments)
+  b = enc.apply(v, src)
+  assert a.shape == (B, S, 16) and not np.allclose(a, b)
+  d1 = enc.apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
+  d2 = enc.apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
+  np.testing.assert_array_equal(d1, d2)
+  assert not np.allclose(d1, a)
+
+
+def test_bfloat16_compute_float32_params():
+  src, tgt = _src(), _tokens(1, (B, T))
+  model32 = _model()
+  v = model32.init(jax.random.key(2), src, tgt)
+  model16 = _model(dtype="bfloat16")
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(model16.init(jax.random.key(2), src, tgt)))
+  out = model16.apply(v, src, tgt)
+  assert out.dtype == jnp.float32
+  np.testing.assert_allclose(out, model32.apply(v, src, tgt), atol=0.1)
+
+
+def test_config_errors_are_user_errors():
+  src, tgt = _src(), _tokens(1, (B, T))
+  with pytest.raises(UserError, match="share_embeddings"):
+    _model(tgt_vocab_size=V + 1, share_embeddings="all").init(jax.random.key(0), src, tgt)
+  with pytest.raises(UserError, match="max_positions"):
+    _model(max_positions=4).init(jax.random.key(0), src, tgt)
+  with pytest.raises(UserError, match="attention_impl"):
+    _model(attention_impl="flash").init(jax.random.key(0), src, tgt)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss and schedule.
+
+
+def test_label_smoothed_loss_matches_optax_and_ignores_pads():
+  logits = jax.random.normal(jax.random.key(0), (B, T, V))
+  targets = _tokens(1, (B, T)).at[1, 4:].set(0)
+  real = np.asarray(targets != 0)
+  for eps in (0.0, 0.1):
+    total, count = tr.label_smoothed_cross_entropy(logits, targets, label_smoothing=eps)
+    soft = optax.smooth_labels(jax.nn.one_hot(targets, V), eps)
+    expected = optax.softmax_cross_entropy(logits, soft)[real].sum()
+    assert float(count) == real.sum()
+    np.testing.assert_allclose(total, expected, rtol=1e-5)
+  # Extra pad positions add nothing.
+  padded_logits = jnp.concatenate([logits, jax.random.normal(jax.random.key(2), (B, 3, V))], axis=1)
+  padded_targets = jnp.concatenate([targets, jnp.zeros((B, 3), jnp.int32)], axis=1)
+  np.testing.assert_allclose(tr.label_smoothed_cross_entropy(padded_logits, padded_targets, label_smoothing=0.1),
+                             tr.label_smoothed_cross_entropy(logits, targets, label_smoothing=0.1), rtol=1e-6)
+
+
+def test_warmup_rsqrt_schedule():
+  d, w = 512, 4000
+  steps = jnp.arange(0, 3 * w, 7)
+  lr = jax.vmap(lambda s: tr.warmup_rsqrt(s, w, d))(steps)
+  peak = int(jnp.argmax(lr))
+  assert int(steps[peak]) + 1 in range(w - 7, w + 8)
+  np.testing.assert_allclose(tr.warmup_rsqrt(w - 1, w, d), (d * w) ** -0.5, rtol=1e-6)
+  assert float(tr.warmup_rsqrt(0, w, d)) > 0
+  assert np.all(np.diff(np.asarray(lr[:peak])) > 0) and np.all(np.diff(np.asarray(lr[peak:])) < 0)
+  np.testing.assert_allclose(tr.warmup_rsqrt(4 * w - 1, w, d), d ** -0.5 * (4 * w) ** -0.5, rtol=1e-6)
