@@ -127,7 +127,7 @@ def tokenize_zh(line: str) -> str:
 _TOKENIZE_FNS = {"13a": tokenize_13a, "zh": tokenize_zh, "none": lambda line: line}
 
 
-def tokenize(line: str, tokenizer: str = "13a", lowercase: bool = False) -> list[str]:
+def tokenize_line(line: str, tokenizer: str = "13a", lowercase: bool = False) -> list[str]:
   """The tokens BLEU sees for one segment: optional lowercasing, trailing whitespace stripped, tokenized."""
   if tokenizer not in _TOKENIZE_FNS:
     raise UserError(f"unknown BLEU tokenizer {tokenizer!r}; use one of {', '.join(TOKENIZERS)}")
@@ -146,25 +146,14 @@ def ngram_counts(tokens: Sequence[Hashable], n: int) -> collections.Counter:
   return collections.Counter(tokens[i:i + n] for i in range(len(tokens) - n + 1))
 
 
-def ngram_matches(hyp_tokens: Sequence[Hashable], ref_tokens: Sequence[Hashable] | Sequence[Sequence[Hashable]],
-                  n: int) -> tuple[int, int]:
-  """(clipped matches, hypothesis n-grams) for one order n.
+def ngram_matches(hyp_tokens: Sequence[Hashable], ref_tokens: Sequence[Hashable], n: int) -> tuple[int, int]:
+  """(clipped matches, hypothesis n-grams) of order n between one hypothesis and one reference.
 
-  Each hypothesis n-gram counts at most as often as it occurs in the reference that has it most.
-  `ref_tokens` is one reference (a token sequence) or several (a sequence of token sequences).
+  Each hypothesis n-gram is credited at most as often as it occurs in the reference, so "the the the"
+  against "the cat" has 1 matching unigram, not 3.
   """
-  refs = _as_reference_list(ref_tokens)
-  hyp = ngram_counts(hyp_tokens, n)
-  best: collections.Counter = collections.Counter()
-  for ref in refs:
-    best |= ngram_counts(ref, n)  # | keeps the max count per n-gram
-  return sum(min(c, best[g]) for g, c in hyp.items()), sum(hyp.values())
-
-
-def _as_reference_list(refs) -> list[Sequence[Hashable]]:
-  if len(refs) and isinstance(refs[0], (str, int)) or (len(refs) and not isinstance(refs[0], Sequence)):
-    return [refs]  # a single reference given as one token sequence
-  return list(refs)
+  hyp, ref = ngram_counts(hyp_tokens, n), ngram_counts(ref_tokens, n)
+  return sum(min(c, ref[g]) for g, c in hyp.items()), sum(hyp.values())
 
 
 def _closest_ref_len(hyp_len: int, ref_lens: Sequence[int]) -> int:
@@ -282,7 +271,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str | N
                    "them, or pass force=True if they are not")
 
   def prep(line: str) -> list[str]:
-    return _tokenize(line, tokenize, lowercase)
+    return tokenize_line(line, tokenize, lowercase)
 
   hyps = [prep(h) for h in hypotheses]
   refs_per_hyp = []
@@ -293,9 +282,6 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str | N
     refs_per_hyp.append(present)
   return _pooled_bleu(hyps, refs_per_hyp, smooth_method=smooth_method, smooth_value=smooth_value,
                       use_effective_order=use_effective_order, max_ngram_order=max_ngram_order)
-
-
-_tokenize = tokenize  # `tokenize` is also a keyword argument name of the entry points
 
 
 def sentence_bleu(hypothesis: str, references: Sequence[str], *, tokenize: str = "13a", smooth_method: str = "exp",

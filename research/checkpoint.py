@@ -9,11 +9,13 @@ None (the trainer then initializes from scratch).
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
-from absl import logging
+
+from research.errors import UserError
 
 
 class Checkpointer:
@@ -46,11 +48,15 @@ class Checkpointer:
       try:
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-      except Exception as e:  # truncated/corrupted files: fall back to the previous checkpoint
-        logging.warning("checkpoint %s/%d is unreadable (%s: %s); falling back to the previous one",
-                        self.directory, step, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
-        print(f"warning: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}); "
-              "falling back to the previous one", flush=True)
+      except Exception as e:
+        if "structures do not match" in str(e) or "shape" in str(e).lower() and "mismatch" in str(e).lower():
+          # Not damage: the config's model or optimizer differs from the one that wrote the checkpoint.
+          raise UserError(f"checkpoint {self.directory}/{step} was written by a different model or optimizer "
+                          "than this config builds; use a new --workdir (or restore the old config)") from None
+        # Truncated or corrupted files: fall back to the previous checkpoint.
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        print(f"warning: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: {first}); "
+              "falling back to the previous one", file=sys.stderr, flush=True)
         continue
       return step, restored.state, dict(restored.meta or {})
     return None

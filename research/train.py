@@ -298,7 +298,6 @@ class Trainer:
     config = self.config
     self.workdir.acquire()
     try:
-      self.workdir.write_config(config)
       return self._run()
     finally:
       self.workdir.release()
@@ -315,6 +314,7 @@ class Trainer:
       step, state, meta = restored
       data_position = int(meta.get("data_position", step))
       print(f"resumed from {checkpointer.directory}/{step}", flush=True)
+    self.workdir.write_config(config)  # only once the checkpoints are known to fit this config
     self.compile(state)
     writer = MetricWriter(self.workdir.path, self.total_steps)
     try:

@@ -225,6 +225,24 @@ def test_early_stop_when_no_live_beam_can_win():
   np.testing.assert_allclose(scores, ex_scores, rtol=1e-6)
 
 
+def test_early_stop_respects_length_penalty():
+  # bos -> eos (0.7) or a (0.3); a -> a with probability ~1. With alpha = 3 the finished [eos] scores
+  # log 0.7 / 1 = -0.36 while [a a a a a a] reaches log 0.3 / ((5 + 6) / 6)^3 = -0.20. A bound that
+  # divided the live log-prob by the penalty of the *next* length (-1.20 / 1.59 = -0.76) would stop
+  # after one step and return [eos]; the search must keep going and find the long hypothesis.
+  eos, a, b, bos = 0, 1, 2, 3
+  probs = np.full((4, 3), 1 / 3)
+  probs[bos] = [0.7, 0.3 - 1e-6, 1e-6]
+  probs[a] = [1e-6, 1 - 2e-6, 1e-6]
+  cache = {"table": jnp.log(jnp.asarray(probs, jnp.float32))[None]}
+  kw = dict(batch_size=1, max_len=6, bos_id=bos, eos_id=eos, pad_id=9, beam_size=1, length_penalty=3.0)
+  seqs, scores = run(beam_search, markov_step, cache, **kw)
+  np.testing.assert_array_equal(seqs[0, 0], [a] * 6)
+  np.testing.assert_allclose(scores[0, 0], np.log(0.3) / (11 / 6) ** 3, rtol=1e-4)
+  ex_seqs, ex_scores = run(exhaustive_search, markov_step, cache, **kw)
+  np.testing.assert_array_equal(ex_seqs, seqs)
+
+
 def test_minus_inf_log_probs_stay_finite():
   # A model that masks a token with -inf must not produce nan scores.
   vocab = 4

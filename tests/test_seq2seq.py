@@ -17,14 +17,12 @@ from research import registry
 from research.data.translation import PadCollate, ragged
 from research.errors import UserError
 from research.losses import accuracy, cross_entropy
-from research.models.seq2seq import LSTMEncoder, LSTMLayer, LSTMSeq2Seq, decode_fns
+from research.models.seq2seq import LSTMLayer, LSTMSeq2Seq, init_decode_cache, make_step_fn
 
 SRC_V, TGT_V = 13, 11
-
-
-def make_model(bidirectional: bool = False, dropout_rate: float = 0.0) -> LSTMSeq2Seq:
-  return LSTMSeq2Seq(src_vocab_size=SRC_V, tgt_vocab_size=TGT_V, embed_dim=8, hidden_dim=12, num_layers=2,
-                     bidirectional=bidirectional, dropout_rate=dropout_rate)
+# One model for most tests: compiling is what costs time here, so every test reuses these jitted functions.
+MODEL = LSTMSeq2Seq(src_vocab_size=SRC_V, tgt_vocab_size=TGT_V, embed_dim=8, hidden_dim=12, num_layers=2,
+                    bidirectional=True, dropout_rate=0.3)
 
 
 def examples(seed: int = 0, n: int = 3) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -38,24 +36,40 @@ def collate(src, tgt, **kw):
   return {k: jnp.asarray(v) for k, v in PadCollate(**kw)({"src": ragged(src), "tgt": ragged(tgt)}).items()}
 
 
-def init(model, batch, seed=0):
-  return model.init(jax.random.PRNGKey(seed), batch["src"], batch["tgt_in"])
+@pytest.fixture(scope="module")
+def batch():
+  return collate(*examples())
 
 
-def loss_fn(params, model, batch, weights=None):
-  logits = model.apply({"params": params}, batch["src"], batch["tgt_in"])
-  mask = batch["tgt_mask"] if weights is None else batch["tgt_mask"] * weights[:, None]
-  return cross_entropy(logits, batch["tgt_out"], mask)[0]
+@pytest.fixture(scope="module")
+def variables(batch):
+  return jax.jit(MODEL.init)(jax.random.PRNGKey(0), batch["src"], batch["tgt_in"])
 
 
-def test_registered_and_shapes():
-  assert registry.models.get("lstm_seq2seq") is LSTMSeq2Seq
-  model = make_model(bidirectional=True)
-  batch = collate(*examples())
-  variables = init(model, batch)
-  logits = model.apply(variables, batch["src"], batch["tgt_in"], train=False)
+@jax.jit
+def eval_logits(variables, src, tgt_in):
+  return MODEL.apply(variables, src, tgt_in, train=False)
+
+
+@jax.jit
+def train_logits(variables, src, tgt_in, key):
+  return MODEL.apply(variables, src, tgt_in, train=True, rngs={"dropout": key})
+
+
+@jax.jit
+def loss_and_grad(params, batch, weights):
+  def loss(p):
+    logits = MODEL.apply({"params": p}, batch["src"], batch["tgt_in"], train=False)
+    return cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"] * weights[:, None])[0]
+  return jax.value_and_grad(loss)(params)
+
+
+def test_registered_and_shapes(batch, variables):
+  assert "lstm_seq2seq" in registry.models._entries and registry.models._entries["lstm_seq2seq"] is LSTMSeq2Seq
+  logits = eval_logits(variables, batch["src"], batch["tgt_in"])
   assert logits.shape == (*batch["tgt_in"].shape, TGT_V) and logits.dtype == jnp.float32
-  assert model.apply(variables, batch["src"], method="meaning_vector").shape == (3, 12)
+  assert {"fwd_1", "bwd_1", "bridge_h_1"} <= set(variables["params"]["encoder"])
+  assert set(variables["params"]["decoder"]) == {"embed", "layer_0", "layer_1", "logits"}
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -64,88 +78,73 @@ def test_lstm_layer_pads_change_no_state(reverse):
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(2, 6, 5)), jnp.float32)
   mask = jnp.asarray([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
-  params = layer.init(jax.random.PRNGKey(0), x, mask=mask)
+  params = jax.jit(layer.init)(jax.random.PRNGKey(0), x, mask=mask)
+  run = jax.jit(layer.apply, static_argnames="reverse")
   garbage = jnp.where(mask[..., None], x, 100.0 * jnp.asarray(rng.normal(size=x.shape), jnp.float32))
-  out_a, (ca, ha) = layer.apply(params, x, mask=mask, reverse=reverse)
-  out_b, (cb, hb) = layer.apply(params, garbage, mask=mask, reverse=reverse)
+  out_a, (ca, ha) = run(params, x, mask=mask, reverse=reverse)
+  out_b, (cb, hb) = run(params, garbage, mask=mask, reverse=reverse)
   np.testing.assert_array_equal(ca, cb)
   np.testing.assert_array_equal(ha, hb)
   np.testing.assert_array_equal(out_a, out_b)
   assert float(jnp.abs(out_a[0, 3:]).max()) == 0.0
   # The state after a sentence's last real token equals running that sentence alone, unpadded.
   for i, n in enumerate((3, 5)):
-    _, (c1, h1) = layer.apply(params, x[i:i + 1, :n], reverse=reverse)
+    _, (c1, h1) = run(params, x[i:i + 1, :n], reverse=reverse)
     np.testing.assert_allclose(ha[i], h1[0], atol=1e-6)
     np.testing.assert_allclose(ca[i], c1[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_encoder_final_states_ignore_padding(bidirectional):
-  enc = LSTMEncoder(vocab_size=SRC_V, embed_dim=8, hidden_dim=12, num_layers=2, bidirectional=bidirectional)
-  src, tgt = examples(seed=2)
-  short = collate(src, tgt)
+def test_encoder_final_states_ignore_padding(batch, variables):
+  """Every layer's final (c, h), both directions through the bridge, whatever the padding."""
+  src, tgt = examples()
   long = collate(src, tgt, pad_multiple=16)
-  variables = enc.init(jax.random.PRNGKey(0), short["src"])
-  _, states_short = enc.apply(variables, short["src"])
-  _, states_long = enc.apply(variables, long["src"])
+  encode = jax.jit(lambda v, s, m: MODEL.apply(v, s, m, method="encode"))
+  states_short = encode(variables, batch["src"], batch["src_mask"])
+  states_long = encode(variables, long["src"], long["src_mask"])
   for (c1, h1), (c2, h2) in zip(states_short, states_long, strict=True):
     np.testing.assert_allclose(c1, c2, atol=1e-6)
     np.testing.assert_allclose(h1, h2, atol=1e-6)
-  # A bidirectional encoder without masking would see the pads first in its backward pass.
-  _, unmasked = enc.apply(variables, long["src"], jnp.ones_like(long["src"]))
+  # Without the mask the backward direction reads the pads first, and the meaning vector changes.
+  unmasked = encode(variables, long["src"], jnp.ones_like(long["src_mask"]))
   assert not np.allclose(unmasked[-1][1], states_short[-1][1], atol=1e-3)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_loss_and_gradients_identical_whatever_the_padding(bidirectional):
-  model = make_model(bidirectional)
-  src, tgt = examples(seed=3)
-  tight = collate(src, tgt)                         # padded to the batch's longest sentence
-  loose = collate(src, tgt, pad_multiple=16)        # much more padding
-  params = init(model, tight)["params"]
-  grad = jax.value_and_grad(loss_fn)
-  l1, g1 = grad(params, model, tight)
-  l2, g2 = grad(params, model, loose)
+def test_loss_and_gradients_identical_whatever_the_padding(batch, variables):
+  src, tgt = examples()
+  loose = collate(src, tgt, pad_multiple=16)        # much more padding than the batch's longest sentence
   # Batched with a longer sentence whose example weight is 0 (how the pipeline pads an eval batch).
   long_src, long_tgt = np.arange(4, 13, dtype=np.int32), np.arange(4, 11, dtype=np.int32)[::-1].copy()
-  mixed = collate(src + [long_src], tgt + [long_tgt])
-  assert mixed["src"].shape[1] > tight["src"].shape[1]
-  l3, g3 = grad(params, model, mixed, jnp.asarray([1.0, 1.0, 1.0, 0.0]))
-  assert tight["src"].shape != loose["src"].shape
+  mixed = collate(src + [long_src], tgt + [long_tgt], pad_multiple=16)
+  assert loose["src"].shape[1] > batch["src"].shape[1] and mixed["src"].shape[0] == 4
+  l1, g1 = loss_and_grad(variables["params"], batch, jnp.ones(3))
+  l2, g2 = loss_and_grad(variables["params"], loose, jnp.ones(3))
+  l3, g3 = loss_and_grad(variables["params"], mixed, jnp.asarray([1.0, 1.0, 1.0, 0.0]))
   np.testing.assert_allclose(l1, l2, atol=1e-6, rtol=1e-6)
   np.testing.assert_allclose(l1, l3, atol=1e-6, rtol=1e-6)
   for a, b, c in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), jax.tree.leaves(g3), strict=True):
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(a, c, atol=1e-6)
   assert float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(g1))) > 0
+  l4, _ = loss_and_grad(variables["params"], mixed, jnp.ones(4))
+  assert float(l4) > float(l1)  # the weight really switches the long example off
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_step_fn_matches_teacher_forcing(bidirectional):
-  model = make_model(bidirectional)
-  batch = collate(*examples(seed=4))
-  variables = init(model, batch)
-  logp = jax.nn.log_softmax(model.apply(variables, batch["src"], batch["tgt_in"]), axis=-1)
-  step_fn, cache = decode_fns(model, variables, batch["src"])
-  assert all(leaf.shape[0] == 3 for leaf in jax.tree.leaves(cache))
-  step_fn = jax.jit(step_fn)
+def test_step_fn_matches_teacher_forcing(batch, variables):
+  logp = jax.nn.log_softmax(eval_logits(variables, batch["src"], batch["tgt_in"]), axis=-1)
+  cache = jax.jit(lambda v, s: init_decode_cache(MODEL, v, s))(variables, batch["src"])
+  assert set(cache) == {"c", "h"} and all(leaf.shape[:2] == (3, 2) for leaf in jax.tree.leaves(cache))
+  step_fn = jax.jit(make_step_fn(MODEL, variables))
   for t in range(batch["tgt_in"].shape[1]):
     lp, cache = step_fn(batch["tgt_in"][:, t], cache)
     assert lp.shape == (3, TGT_V) and lp.dtype == jnp.float32
     np.testing.assert_allclose(lp, logp[:, t], atol=1e-5)
 
 
-def test_dropout_only_in_training():
-  model = make_model(dropout_rate=0.5)
-  batch = collate(*examples())
-  variables = init(model, batch)
+def test_dropout_only_in_training(batch, variables):
   args = (variables, batch["src"], batch["tgt_in"])
-  eval_out = model.apply(*args, train=False)
-  a = model.apply(*args, train=True, rngs={"dropout": jax.random.PRNGKey(1)})
-  b = model.apply(*args, train=True, rngs={"dropout": jax.random.PRNGKey(1)})
-  c = model.apply(*args, train=True, rngs={"dropout": jax.random.PRNGKey(2)})
+  a, b, c = (train_logits(*args, jax.random.PRNGKey(k)) for k in (1, 1, 2))
   np.testing.assert_array_equal(a, b)
-  assert not np.allclose(a, c) and not np.allclose(a, eval_out)
+  assert not np.allclose(a, c) and not np.allclose(a, eval_logits(*args))
 
 
 def test_cross_entropy_against_numpy():

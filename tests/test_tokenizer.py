@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from research.errors import UserError
-from research.tokenizer import (BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, join_words, save_or_check,
-                                split_words)
+from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, join_words, save_or_check, split_words
 
 EN = ["In the beginning God created the heaven and the earth.",
       "And the earth was without form, and void; and darkness was upon the face of the deep.",

@@ -44,13 +44,16 @@ def test_mha_equals_flax_with_same_weights(use_bias):
   xkv = jax.random.normal(jax.random.key(2), (B, 9, 20))
   params = ref.init(jax.random.key(3), xq, xkv)
   mask = jnp.ones((B, 1, 5, 9), bool).at[1, :, :, 6:].set(False)
-  expected = ref.apply(params, xq, xkv, mask=mask)
-  got = ours.apply(params, xq, xkv, mask)  # the very same parameter tree
+  causal = tr.causal_mask(5)
+
+  @jax.jit
+  def both(params):
+    return (ours.apply(params, xq, xkv, mask), ref.apply(params, xq, xkv, mask=mask),  # the same param tree
+            ours.apply(params, xq, None, causal), ref.apply(params, xq, mask=causal))  # causal self-attention
+  got, expected, got_causal, expected_causal = both(params)
   assert got.shape == (B, 5, 24)
   np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
-  # Self-attention with a causal mask too.
-  causal = tr.causal_mask(5)
-  np.testing.assert_allclose(ours.apply(params, xq, None, causal), ref.apply(params, xq, mask=causal), atol=1e-5)
+  np.testing.assert_allclose(got_causal, expected_causal, atol=1e-5, rtol=1e-5)
 
 
 def test_scale_is_one_over_sqrt_dk():
@@ -73,7 +76,7 @@ def test_causal_mask_gradient_zero_for_future_inputs():
   block = tr.EncoderBlock(cfg)
   x = jax.random.normal(jax.random.key(0), (1, T, 8))
   params = block.init(jax.random.key(1), x, tr.causal_mask(T))
-  jac = jax.jacobian(lambda x: block.apply(params, x, tr.causal_mask(T))[0])(x)  # [1, T, 8, 1, T, 8]
+  jac = jax.jit(jax.jacobian(lambda x: block.apply(params, x, tr.causal_mask(T))[0]))(x)  # [1, T, 8, 1, T, 8]
   influence = jnp.abs(jac[0, :, :, 0]).sum(axis=(1, 3))  # [t_out, t_in]
   future = np.triu(np.ones((T, T), bool), k=1)
   assert float(influence[future].max()) == 0.0
@@ -84,9 +87,10 @@ def test_decoder_output_independent_of_future_targets():
   model = _model()
   src, tgt = _src(), _tokens(1, (B, T))
   v = model.init(jax.random.key(2), src, tgt)
-  logits = model.apply(v, src, tgt)
+  apply = jax.jit(model.apply)
+  logits = apply(v, src, tgt)
   changed = tgt.at[:, 3:].set(_tokens(9, (B, T - 3)))
-  logits2 = model.apply(v, src, changed)
+  logits2 = apply(v, src, changed)
   np.testing.assert_array_equal(logits[:, :3], logits2[:, :3])
   assert not np.allclose(logits[:, 3:], logits2[:, 3:])
 
@@ -131,22 +135,25 @@ def test_incremental_decoding_equals_full_forward(kw):
 
 def test_greedy_and_beam_search_through_step_fn():
   decoding = pytest.importorskip("research.decoding")
-  model = _model()
+  model = _model(num_encoder_layers=1, num_decoder_layers=1)
   src = _src()
   v = model.init(jax.random.key(2), src, _tokens(1, (B, T)))
   step = tr.make_step_fn(model, v)
+  apply = jax.jit(model.apply)
   cache = tr.init_decode_cache(model, v, src, T)
   seqs, _ = jax.jit(functools.partial(decoding.greedy_search, step, batch_size=B, max_len=T, bos_id=1,
                                       eos_id=2))(cache)
   # Greedy through the cache must equal argmax of repeated full forward passes (no cache involved).
   prefix = jnp.ones((B, 1), jnp.int32)
-  for t in range(T):
-    nxt = model.apply(v, src, prefix)[:, -1].argmax(-1).astype(jnp.int32)
+  for _ in range(T):
+    nxt = apply(v, src, prefix)[:, -1].argmax(-1).astype(jnp.int32)
     nxt = jnp.where((prefix[:, 1:] == 2).any(axis=1), 0, nxt)
     prefix = jnp.concatenate([prefix, nxt[:, None]], axis=1)
   np.testing.assert_array_equal(seqs, prefix[:, 1:])
-  beams, scores = decoding.beam_search(step, cache, batch_size=B, beam_size=3, max_len=T, bos_id=1, eos_id=2)
-  assert beams.shape == (B, 3, T) and scores.shape == (B, 3)
+  beam = jax.jit(functools.partial(decoding.beam_search, step, batch_size=B, beam_size=1, max_len=T, bos_id=1,
+                                   eos_id=2))
+  beams, _ = beam(cache)  # the cache (KV leaves and all) survives beam folding and gathering
+  np.testing.assert_array_equal(beams[:, 0], seqs)
 
 
 def test_fast_path_equals_reference():
@@ -154,13 +161,18 @@ def test_fast_path_equals_reference():
   ref = _model()
   v = ref.init(jax.random.key(2), src, tgt)
   fast = _model(attention_impl="xla")
-  np.testing.assert_allclose(fast.apply(v, src, tgt), ref.apply(v, src, tgt), atol=1e-5)
-  # The fused path in incremental decoding too.
-  c_ref, c_fast = tr.init_decode_cache(ref, v, src, T), tr.init_decode_cache(fast, v, src, T)
-  for t in range(3):
-    lp_ref, c_ref = tr.make_step_fn(ref, v)(tgt[:, t], c_ref)
-    lp_fast, c_fast = tr.make_step_fn(fast, v)(tgt[:, t], c_fast)
-    np.testing.assert_allclose(lp_fast, lp_ref, atol=1e-5)
+
+  @jax.jit
+  def run(v):
+    out = {"ref": ref.apply(v, src, tgt), "fast": fast.apply(v, src, tgt)}
+    for name, model in (("ref_step", ref), ("fast_step", fast)):  # the fused path in incremental decoding too
+      cache = tr.init_decode_cache(model, v, src, T)
+      _, cache = tr.make_step_fn(model, v)(tgt[:, 0], cache)
+      out[name], _ = tr.make_step_fn(model, v)(tgt[:, 1], cache)
+    return out
+  out = run(v)
+  np.testing.assert_allclose(out["fast"], out["ref"], atol=1e-5)
+  np.testing.assert_allclose(out["fast_step"], out["ref_step"], atol=1e-5)
 
 
 @pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU")
@@ -194,11 +206,12 @@ def test_encoder_for_bert_extra_embeddings_and_dropout():
   segments = jax.random.normal(jax.random.key(5), (B, S, 16))
   v = enc.init(jax.random.key(3), src, extra_embeddings=segments)
   assert "embed_layer_norm" in v["params"] and "final_norm" not in v["params"]
-  a = enc.apply(v, src, extra_embeddings=segments)
-  b = enc.apply(v, src)
+  apply = jax.jit(enc.apply, static_argnames="train")
+  a = apply(v, src, extra_embeddings=segments)
+  b = apply(v, src)
   assert a.shape == (B, S, 16) and not np.allclose(a, b)
-  d1 = enc.apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
-  d2 = enc.apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
+  d1 = apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
+  d2 = apply(v, src, extra_embeddings=segments, train=True, rngs={"dropout": jax.random.key(0)})
   np.testing.assert_array_equal(d1, d2)
   assert not np.allclose(d1, a)
 
@@ -209,9 +222,9 @@ def test_bfloat16_compute_float32_params():
   v = model32.init(jax.random.key(2), src, tgt)
   model16 = _model(dtype="bfloat16")
   assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(model16.init(jax.random.key(2), src, tgt)))
-  out = model16.apply(v, src, tgt)
+  out = jax.jit(model16.apply)(v, src, tgt)
   assert out.dtype == jnp.float32
-  np.testing.assert_allclose(out, model32.apply(v, src, tgt), atol=0.1)
+  np.testing.assert_allclose(out, jax.jit(model32.apply)(v, src, tgt), atol=0.1)
 
 
 def test_config_errors_are_user_errors():
@@ -233,9 +246,9 @@ def test_label_smoothed_loss_matches_optax_and_ignores_pads():
   targets = _tokens(1, (B, T)).at[1, 4:].set(0)
   real = np.asarray(targets != 0)
   for eps in (0.0, 0.1):
-    total, count = tr.label_smoothed_cross_entropy(logits, targets, label_smoothing=eps)
+    total, count = jax.jit(functools.partial(tr.label_smoothed_cross_entropy, label_smoothing=eps))(logits, targets)
     soft = optax.smooth_labels(jax.nn.one_hot(targets, V), eps)
-    expected = optax.softmax_cross_entropy(logits, soft)[real].sum()
+    expected = jax.jit(optax.softmax_cross_entropy)(logits, soft)[real].sum()
     assert float(count) == real.sum()
     np.testing.assert_allclose(total, expected, rtol=1e-5)
   # Extra pad positions add nothing.

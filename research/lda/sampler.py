@@ -263,7 +263,7 @@ def make_sweep(sampler: str, layout: TokenLayout, mesh: Mesh | None = None):
 
   if layout.num_blocks == 1:
     # One block: the psum is the identity, and calling the block sweep directly lets XLA fuse the whole per-token
-    # pass into one loop (inside shard_map it split into 2K gathers, measured ~20x slower on a 2-core CPU).
+    # pass into one loop (under shard_map the same sweep measured 2-3x slower on a 2-core CPU).
     @jax.jit
     def single(state: SamplerState, key, alpha, beta):
       u = jax.random.uniform(jax.random.fold_in(key, 0), words.shape)

@@ -13,8 +13,8 @@ is needed. The decoder is causal, so pads after a target's <eos> cannot affect e
 loss masks them out (research/losses.py).
 
 Decoding contract (research/decoding.py):
-    step_fn, cache = decode_fns(model, variables, src)
-    log_probs, cache = step_fn(tokens, cache)      # tokens int32[B] → float32[B, V]
+    step_fn, cache = decode_fns(model, variables, src)   # = make_step_fn(...), init_decode_cache(...)
+    log_probs, cache = step_fn(tokens, cache)            # tokens int32[B] → float32[B, V]
 The cache is {'c', 'h': float32[B, L, H]} (batch first on every leaf, so beam search can gather it).
 The model also has the `init_cache(src, max_len)` / `decode_step(tokens, cache)` methods that
 research/models/transformer.py's `init_decode_cache` / `make_step_fn` expect.
@@ -259,19 +259,27 @@ class LSTMSeq2Seq(nn.Module):
 StepFn = Callable[[Array, Cache], tuple[Array, Cache]]
 
 
-def decode_fns(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
-               src_mask: Array | None = None) -> tuple[StepFn, Cache]:
-  """(step_fn, initial cache) for research/decoding.py, for any model with init_cache/decode_step methods.
-
-  `step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)` is pure and jittable; the
-  cache's leaves all have the batch (B, or B·beam once search folds beams in) as leading axis.
-  """
+def init_decode_cache(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
+                      src_mask: Array | None = None) -> Cache:
+  """Runs the encoder once: the initial cache for `step_fn` (any model with an `init_cache` method)."""
   if src_mask is None:
-    cache = model.apply(variables, src, max_len, method="init_cache")
-  else:
-    cache = model.apply(variables, src, max_len, src_mask, method="init_cache")
+    return model.apply(variables, src, max_len, method="init_cache")
+  return model.apply(variables, src, max_len, src_mask, method="init_cache")
 
+
+def make_step_fn(model: nn.Module, variables: Any) -> StepFn:
+  """`step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)`, pure and jittable.
+
+  Works for any model with `decode_step(tokens, cache) -> (logits, cache)`. The cache's leaves all
+  have the batch (B, or B·beam once a search folds beams in) as leading axis.
+  """
   def step_fn(tokens: Array, cache: Cache) -> tuple[Array, Cache]:
     logits, cache = model.apply(variables, tokens.astype(jnp.int32), cache, method="decode_step")
     return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), cache
-  return step_fn, cache
+  return step_fn
+
+
+def decode_fns(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
+               src_mask: Array | None = None) -> tuple[StepFn, Cache]:
+  """(step_fn, initial cache) for research/decoding.py's searches: `make_step_fn` + `init_decode_cache`."""
+  return make_step_fn(model, variables), init_decode_cache(model, variables, src, max_len, src_mask)
