@@ -188,6 +188,8 @@ def bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int, 
   """
   if smooth_method not in SMOOTH_DEFAULTS:
     raise UserError(f"unknown BLEU smooth_method {smooth_method!r}; use one of {', '.join(SMOOTH_DEFAULTS)}")
+  if max_ngram_order < 1:
+    raise UserError(f"max_ngram_order must be >= 1, got {max_ngram_order}")
   if smooth_value is None:
     smooth_value = SMOOTH_DEFAULTS[smooth_method]
   bp = 1.0

@@ -96,12 +96,17 @@ def length_penalty_factor(length: jax.Array, alpha: float) -> jax.Array:
   return ((5.0 + jnp.asarray(length, jnp.float32)) / 6.0) ** alpha
 
 
-def _vocab_size(step_fn: StepFn, cache: PyTree, batch_size: int) -> int:
-  """V, read from step_fn's output shape without running it."""
-  tokens = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
-  log_probs, _ = jax.eval_shape(step_fn, tokens, cache)
-  if log_probs.ndim != 2 or log_probs.shape[0] != batch_size:
-    raise ValueError(f"step_fn must return log_probs of shape [B={batch_size}, V], got {log_probs.shape}")
+def _vocab_size(step_fn: StepFn, cache: PyTree, batch_size: int, rows: int) -> int:
+  """V, read from step_fn's output shape on `rows` rows (cache leaves [B, ...]) without running it."""
+  tokens = jax.ShapeDtypeStruct((rows,), jnp.int32)
+  cache_shapes = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct((rows,) + jnp.shape(x)[1:], jnp.result_type(x)), cache)
+  log_probs, _ = jax.eval_shape(step_fn, tokens, cache_shapes)
+  if log_probs.ndim != 2 or log_probs.shape[0] != rows:
+    raise ValueError(f"step_fn must return log_probs of shape [rows={rows}, V], got {log_probs.shape}")
+  for leaf in jax.tree_util.tree_leaves(cache):
+    if not jnp.shape(leaf) or jnp.shape(leaf)[0] != batch_size:
+      raise ValueError(f"every cache leaf needs leading dimension B={batch_size}, got shape {jnp.shape(leaf)}")
   return int(log_probs.shape[1])
 
 
@@ -130,6 +135,7 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
     sequences: int32[B, T], bos excluded, eos included, pad after it.
     scores: float32[B], summed log-probability of the generated tokens (eos included).
   """
+  _vocab_size(step_fn, cache, batch_size, batch_size)  # checks shapes before tracing the loop
 
   def cond(carry):
     t, _, _, _, done, _ = carry
@@ -191,8 +197,8 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
   `max_len`) move to the finished set. Keeping the best K of each beam's top K (the notes' 9) is the
   same as keeping the best K of all K·V, since one beam can hold at most K of the overall best K. We
   look one step further — the top 2K — only to refill the live set: each beam has one eos candidate, so
-  at most K of the top 2K end in eos and at least K live candidates always remain. With K = 1 this is
-  exactly greedy search.
+  at most K of the top 2K end in eos and at least K live candidates always remain. With K = 1 and
+  length_penalty = 0 this is exactly greedy search.
 
   The finished set keeps the best K complete hypotheses by score. The loop stops early once every
   item has K finished hypotheses and no live beam can still beat the worst of them: future tokens only
@@ -201,7 +207,8 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
   largest value over the reachable lengths sits at one end whatever the sign of alpha.
 
   Args:
-    step_fn: the decoding contract; called on [B * K] rows, it never sees the beam axis.
+    step_fn: the decoding contract; called on [B * K] rows, it never sees the beam axis. Its log_probs
+      must be normalised (≤ 0): early stopping relies on scores never rising with more tokens.
     cache: pytree, leaves [B, ...]; repeated to [B * K, ...] and gathered along with the beams.
     batch_size: B.
     beam_size: K ≥ 1.
@@ -214,7 +221,7 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     sequences: int32[B, K, T], best first; bos excluded, eos included, pad after eos.
     scores: float32[B, K], summed log-probs divided by the length penalty; NEG_INF for empty slots.
   """
-  vocab_size = _vocab_size(step_fn, expand_to_beams(cache, beam_size), batch_size * beam_size)
+  vocab_size = _vocab_size(step_fn, cache, batch_size, batch_size * beam_size)
   if vocab_size < 2:
     raise ValueError(f"beam_search needs a vocabulary of at least 2 tokens, got V={vocab_size}")
   num_candidates = 2 * beam_size  # ≤ K·V since V ≥ 2
@@ -344,7 +351,7 @@ def exhaustive_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_s
 
   Args / Returns: as `beam_search` (sequences int32[B, K, T] best first, scores float32[B, K]).
   """
-  vocab_size = _vocab_size(step_fn, cache, batch_size)
+  vocab_size = _vocab_size(step_fn, cache, batch_size, batch_size)
   num = vocab_size ** max_len
   if batch_size * num > _MAX_EXHAUSTIVE_ROWS:
     raise ValueError(f"exhaustive_search would score {batch_size} x {vocab_size}^{max_len} sequences; "

@@ -244,3 +244,11 @@ def save_or_check(vocab: Vocab, path: str) -> Vocab:
         f"the data now ({vocab.fingerprint()}, {vocab.size} tokens): the data or tokenizer settings changed since the "
         "checkpoint; restore the original settings or start a fresh --workdir")
   return saved
+
+
+def save_or_check_vocabs(info: dict[str, Any], directory: str) -> None:
+  """`save_or_check` for a dataset's `info['src_vocab']` and `info['tgt_vocab']` as DIR/vocab_{src,tgt}.json."""
+  for side in ("src", "tgt"):
+    vocab = info.get(f"{side}_vocab")
+    if vocab is not None:
+      save_or_check(vocab, os.path.join(directory, f"vocab_{side}.json"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -324,7 +323,8 @@ class Trainer:
         self._last_step, self.state = int(jax.device_get(state.step)), state
         final = self.evaluate(state)
       else:
-        final = self._train_loop(state, data_position, checkpointer, writer)
+        state = self._train_loop(state, data_position, checkpointer, writer)
+        final = self.evaluate(state)
       step = self._last_step
       for split, values in final.items():
         writer.write(step, split, values)
@@ -335,13 +335,13 @@ class Trainer:
     return final
 
   def _train_loop(self, state: TrainState, data_position: int, checkpointer: Checkpointer,
-                  writer: MetricWriter) -> dict[str, dict[str, float]]:
+                  writer: MetricWriter) -> TrainState:
+    """Trains from `state` to total_steps; returns the final state (checkpointed)."""
     config = self.config
     step = int(jax.device_get(state.step))
     acc = self._zeros()
     log_every, eval_every = config.log_every_steps, config.get("eval_every_steps", -1)
     last_checked = step
-    t_last = time.time()
 
     def check_finite(acc: dict[str, Any]) -> None:
       bad = int(jax.device_get(acc["bad_step"]))
@@ -365,7 +365,6 @@ class Trainer:
         writer.write(step, "train", values)
         acc = self._zeros()
         last_checked = step
-        t_last = time.time()
       if not is_last and eval_every and eval_every > 0 and step % eval_every == 0:
         for split, values in self.evaluate(state, step).items():
           writer.write(step, split, values)
@@ -374,11 +373,10 @@ class Trainer:
           check_finite(acc)
         checkpointer.save(step, state, {"data_position": data_position}, force=is_last)
         faults.maybe_kill("save", step)
-    del t_last
     checkpointer.wait()
     self._last_step = step
     self.state = state
-    return self.evaluate(state)
+    return state
 
   def write_summary(self, final: dict[str, dict[str, float]]) -> None:
     if not self.workdir.is_writer:

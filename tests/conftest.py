@@ -52,6 +52,7 @@ def run_main(*args: str, env: dict[str, str] | None = None, timeout: float = 300
   full_env = dict(os.environ)
   full_env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT})
   full_env.pop("XLA_FLAGS", None)
+  full_env.pop("RESEARCH_FAULT", None)
   full_env.update(env or {})
   return subprocess.run([sys.executable, "-m", "research.main", *args], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout)

@@ -230,7 +230,7 @@ def test_early_stop_respects_length_penalty():
   # log 0.7 / 1 = -0.36 while [a a a a a a] reaches log 0.3 / ((5 + 6) / 6)^3 = -0.20. A bound that
   # divided the live log-prob by the penalty of the *next* length (-1.20 / 1.59 = -0.76) would stop
   # after one step and return [eos]; the search must keep going and find the long hypothesis.
-  eos, a, b, bos = 0, 1, 2, 3
+  eos, a, bos = 0, 1, 3
   probs = np.full((4, 3), 1 / 3)
   probs[bos] = [0.7, 0.3 - 1e-6, 1e-6]
   probs[a] = [1e-6, 1 - 2e-6, 1e-6]
@@ -241,6 +241,13 @@ def test_early_stop_respects_length_penalty():
   np.testing.assert_allclose(scores[0, 0], np.log(0.3) / (11 / 6) ** 3, rtol=1e-4)
   ex_seqs, ex_scores = run(exhaustive_search, markov_step, cache, **kw)
   np.testing.assert_array_equal(ex_seqs, seqs)
+
+
+def test_cache_without_batch_dimension_is_rejected():
+  cache = markov_cache(0, 2, 3)
+  cache["step"] = jnp.int32(0)  # a scalar leaf cannot be repeated per beam
+  with pytest.raises(ValueError, match="leading dimension B=2"):
+    beam_search(markov_step, cache, batch_size=2, beam_size=2, max_len=3, bos_id=3, eos_id=0)
 
 
 def test_minus_inf_log_probs_stay_finite():
@@ -291,7 +298,16 @@ def test_decoder_properties(vocab, max_len, batch, beam, eos_offset, alpha, seed
   for b in range(batch):
     rows = {tuple(r) for r, ok in zip(seqs[b], real[b], strict=True) if ok}
     assert len(rows) == real[b].sum()
-  # Scores are what step_fn says about the returned sequences.
-  rescored = np.asarray(rescore(markov_step, cache, seqs, bos_id=bos, eos_id=eos,
-                                        length_penalty=alpha))
-  np.testing.assert_allclose(np.where(real, rescored, NEG_INF), scores, rtol=1e-5, atol=1e-5)
+  # Scores are what the chain says about the returned sequences (re-scored here in numpy).
+  table = np.asarray(cache["table"])
+  for b in range(batch):
+    for seq, score, is_real in zip(seqs[b], scores[b], real[b], strict=True):
+      if not is_real:
+        assert score == NEG_INF
+        continue
+      ends = np.flatnonzero(seq == eos)
+      length = ends[0] + 1 if len(ends) else max_len
+      prev, total = bos, np.float32(0.0)
+      for token in seq[:length]:
+        total, prev = np.float32(total + table[b, prev, token]), token
+      np.testing.assert_allclose(score, total / ((5.0 + length) / 6.0) ** alpha, rtol=1e-5, atol=1e-6)

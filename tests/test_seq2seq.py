@@ -18,8 +18,15 @@ from research.data.translation import PadCollate, ragged
 from research.errors import UserError
 from research.losses import accuracy, cross_entropy
 from research.models.seq2seq import LSTMLayer, LSTMSeq2Seq, init_decode_cache, make_step_fn
+from research.tokenizer import BOS_ID, EOS_ID
 
 SRC_V, TGT_V = 13, 11
+
+
+def key(seed: int) -> jax.Array:
+  # Threefry keys make XLA:CPU compile each random init/dropout slowly; rbg halves these tests' time.
+  return jax.random.key(seed, impl="rbg")
+
 # One model for most tests: compiling is what costs time here, so every test reuses these jitted functions.
 MODEL = LSTMSeq2Seq(src_vocab_size=SRC_V, tgt_vocab_size=TGT_V, embed_dim=8, hidden_dim=12, num_layers=2,
                     bidirectional=True, dropout_rate=0.3)
@@ -43,7 +50,7 @@ def batch():
 
 @pytest.fixture(scope="module")
 def variables(batch):
-  return jax.jit(MODEL.init)(jax.random.PRNGKey(0), batch["src"], batch["tgt_in"])
+  return jax.jit(MODEL.init)(key(0), batch["src"], batch["tgt_in"])
 
 
 @jax.jit
@@ -78,7 +85,7 @@ def test_lstm_layer_pads_change_no_state(reverse):
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(2, 6, 5)), jnp.float32)
   mask = jnp.asarray([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
-  params = jax.jit(layer.init)(jax.random.PRNGKey(0), x, mask=mask)
+  params = jax.jit(layer.init)(key(0), x, mask=mask)
   run = jax.jit(layer.apply, static_argnames="reverse")
   garbage = jnp.where(mask[..., None], x, 100.0 * jnp.asarray(rng.normal(size=x.shape), jnp.float32))
   out_a, (ca, ha) = run(params, x, mask=mask, reverse=reverse)
@@ -111,14 +118,17 @@ def test_encoder_final_states_ignore_padding(batch, variables):
 
 def test_loss_and_gradients_identical_whatever_the_padding(batch, variables):
   src, tgt = examples()
-  loose = collate(src, tgt, pad_multiple=16)        # much more padding than the batch's longest sentence
+  # Much more padding than the batch's longest sentence (the 4th row, weight 0, only keeps one compiled shape).
+  loose = collate(src + src[:1], tgt + tgt[:1], pad_multiple=16)
   # Batched with a longer sentence whose example weight is 0 (how the pipeline pads an eval batch).
   long_src, long_tgt = np.arange(4, 13, dtype=np.int32), np.arange(4, 11, dtype=np.int32)[::-1].copy()
   mixed = collate(src + [long_src], tgt + [long_tgt], pad_multiple=16)
-  assert loose["src"].shape[1] > batch["src"].shape[1] and mixed["src"].shape[0] == 4
+  assert loose["src"].shape == mixed["src"].shape == (4, 16) and batch["src"].shape[1] < 16
+  assert mixed["src_len"].max() > batch["src"].shape[1]
+  weights = jnp.asarray([1.0, 1.0, 1.0, 0.0])
   l1, g1 = loss_and_grad(variables["params"], batch, jnp.ones(3))
-  l2, g2 = loss_and_grad(variables["params"], loose, jnp.ones(3))
-  l3, g3 = loss_and_grad(variables["params"], mixed, jnp.asarray([1.0, 1.0, 1.0, 0.0]))
+  l2, g2 = loss_and_grad(variables["params"], loose, weights)
+  l3, g3 = loss_and_grad(variables["params"], mixed, weights)
   np.testing.assert_allclose(l1, l2, atol=1e-6, rtol=1e-6)
   np.testing.assert_allclose(l1, l3, atol=1e-6, rtol=1e-6)
   for a, b, c in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), jax.tree.leaves(g3), strict=True):
@@ -140,9 +150,29 @@ def test_step_fn_matches_teacher_forcing(batch, variables):
     np.testing.assert_allclose(lp, logp[:, t], atol=1e-5)
 
 
+def test_beam_search_scores_equal_teacher_forced_log_probs(batch, variables):
+  """research/decoding.py drives the LSTM through step_fn and gathers its (c, h) cache with the beams:
+  each returned hypothesis' score must be its log-probability under the teacher-forced model."""
+  from research.decoding import beam_search
+  max_len, k = 6, 2
+  decode = jax.jit(lambda v, s: beam_search(make_step_fn(MODEL, v), init_decode_cache(MODEL, v, s), batch_size=3,
+                                            beam_size=k, max_len=max_len, bos_id=BOS_ID, eos_id=EOS_ID))
+  seqs, scores = decode(variables, batch["src"])
+  assert seqs.shape == (3, k, max_len) and scores.shape == (3, k)
+  assert bool((scores[:, 0] >= scores[:, 1]).all())
+  for j in range(k):
+    out = np.asarray(seqs[:, j])
+    tgt_in = np.concatenate([np.full((3, 1), BOS_ID), out[:, :-1]], axis=1)
+    eos = np.where((out == EOS_ID).any(1), (out == EOS_ID).argmax(1), max_len - 1)
+    mask = np.arange(max_len)[None] <= eos[:, None]  # up to and including the first eos
+    logp = jax.nn.log_softmax(eval_logits(variables, batch["src"], jnp.asarray(tgt_in, jnp.int32)), axis=-1)
+    expect = (np.take_along_axis(np.asarray(logp), out[..., None], -1)[..., 0] * mask).sum(1)
+    np.testing.assert_allclose(scores[:, j], expect, atol=1e-4)
+
+
 def test_dropout_only_in_training(batch, variables):
   args = (variables, batch["src"], batch["tgt_in"])
-  a, b, c = (train_logits(*args, jax.random.PRNGKey(k)) for k in (1, 1, 2))
+  a, b, c = (train_logits(*args, key(k)) for k in (1, 1, 2))
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, c) and not np.allclose(a, eval_logits(*args))
 
@@ -176,7 +206,7 @@ def test_tiny_model_learns_to_reverse():
   tgt = [s[::-1].copy() for s in src]
   model = LSTMSeq2Seq(src_vocab_size=8, tgt_vocab_size=8, embed_dim=16, hidden_dim=32, num_layers=1)
   batch = collate(src, tgt)
-  params = init(model, batch)["params"]
+  params = jax.jit(model.init)(key(0), batch["src"], batch["tgt_in"])["params"]
   tx = optax.adam(0.03)
   opt = tx.init(params)
 

@@ -11,7 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from research.errors import UserError
-from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, join_words, save_or_check, split_words
+from research.tokenizer import (
+  BOS_ID,
+  EOS_ID,
+  PAD_ID,
+  SPECIALS,
+  UNK_ID,
+  Vocab,
+  join_words,
+  save_or_check,
+  save_or_check_vocabs,
+  split_words,
+)
 
 EN = ["In the beginning God created the heaven and the earth.",
       "And the earth was without form, and void; and darkness was upon the face of the deep.",
@@ -99,3 +110,12 @@ def test_save_or_check_on_restore(tmp_path):
     json.dump({"hello": 1}, f)
   with pytest.raises(UserError, match="not a vocabulary"):
     Vocab.load(path)
+
+
+def test_save_or_check_vocabs_for_a_dataset_info(tmp_path):
+  info = {"src_vocab": Vocab.build(ZH, kind="char"), "tgt_vocab": Vocab.build(EN, kind="word")}
+  save_or_check_vocabs(info, str(tmp_path))
+  assert Vocab.load(str(tmp_path / "vocab_src.json")) == info["src_vocab"]
+  save_or_check_vocabs(info, str(tmp_path))
+  with pytest.raises(UserError, match="vocab_tgt.json"):
+    save_or_check_vocabs({**info, "tgt_vocab": Vocab.build(EN, kind="subword", max_size=40)}, str(tmp_path))

@@ -64,7 +64,8 @@ def all_rows(builder) -> dict[str, dict[str, list[str]]]:
 # ------------------------------------------------------------------------------------------ Bible
 def test_bible_builder_aligns_and_cleans_fixture(tmp_path):
   splits = all_rows(build_bible(tmp_path))
-  pairs = {i: (s, t) for rows in splits.values() for i, s, t in zip(rows["id"], rows["src_text"], rows["tgt_text"])}
+  pairs = {i: (s, t) for rows in splits.values()
+           for i, s, t in zip(rows["id"], rows["src_text"], rows["tgt_text"], strict=True)}
   # 9 verses, one KJV-only and one CUV-only → 7 pairs.
   assert sorted(pairs) == sorted(["gen.1.1", "gen.1.2", "gen.1.3", "ex.1.1", "ps.3.1", "ps.3.2", "rev.22.21"])
   assert pairs["gen.1.1"] == ("起初，神創造天地。", "In the beginning God created the heaven and the earth.")
@@ -114,6 +115,15 @@ def test_read_cuv_on_installed_copy():
   assert len(cuv) == 31103
   assert cuv[(0, 1, 1)] == "起初，神創造天地。"
   assert translation.clean_zh((18, 3, 1), cuv[(18, 3, 1)]).startswith("耶和華")  # psalm title stripped
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(translation.SWORD_DIR, "mods.d", "engKJV2006eb.conf")),
+                    reason="sword-text-kjv not installed")
+def test_read_kjv_sword_on_installed_module():
+  kjv = translation.read_kjv_sword(books=(BOOKS.index("3john"), BOOKS.index("jude")))
+  assert {k[0] for k in kjv} == {BOOKS.index("3john"), BOOKS.index("jude")}
+  assert len(kjv) == 14 + 25 and (BOOKS.index("3john"), 1, 15) not in kjv  # the KJV ends 3 John at 1:14
+  assert translation.clean_en(kjv[(BOOKS.index("jude"), 1, 1)]).startswith("Jude, the servant of Jesus Christ")
 
 
 # -------------------------------------------------------------------------------- parallel folder

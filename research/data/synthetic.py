@@ -123,12 +123,12 @@ def synthetic_seq(cfg: ConfigDict, data_dir: str | None = None) -> Dataset:
 
   longest_src = 2 * max(hi for _, hi in lens.values()) + 1 if task == "addition" else max(hi for _, hi in lens.values())
   longest_tgt = max(hi for _, hi in lens.values()) + 1 if task == "addition" else longest_src
+  collate = PadCollate(pad_multiple=int(cfg.get("pad_multiple", 1)),
+                       bucket_boundaries=tuple(int(b) for b in (cfg.get("bucket_boundaries") or ())))
   info = {
       "src_vocab": vocab, "tgt_vocab": vocab, "src_vocab_size": vocab.size, "tgt_vocab_size": vocab.size,
       "vocab_size": vocab.size, "pad_id": PAD_ID, "bos_id": BOS_ID, "eos_id": EOS_ID,
       "max_len": max(longest_src, longest_tgt), "max_target_len": longest_tgt, "task": task,
-      "num_examples": dict(sizes),
+      "max_padded_len": collate.padded_length(max(longest_src, longest_tgt + 1)),
   }
-  collate = PadCollate(pad_multiple=int(cfg.get("pad_multiple", 1)),
-                       bucket_boundaries=tuple(int(b) for b in (cfg.get("bucket_boundaries") or ())))
   return Dataset(splits={s: functools.partial(load, s) for s in sizes if sizes[s] > 0}, info=info, collate=collate)

@@ -103,8 +103,12 @@ def read_cuv(path: str) -> dict[VerseKey, str]:
   return out
 
 
-def read_kjv_sword(sword_dir: str = SWORD_DIR, module: str = SWORD_MODULE) -> dict[VerseKey, str]:
-  """King James verses from a SWORD module via pysword (~40 s for the whole Bible: keep it in prepare)."""
+def read_kjv_sword(sword_dir: str = SWORD_DIR, module: str = SWORD_MODULE,
+                   books: Sequence[int] | None = None) -> dict[VerseKey, str]:
+  """King James verses from a SWORD module via pysword (~40 s for the whole Bible: keep it in prepare).
+
+  `books`: only these book positions (0 = Genesis … 65 = Revelation); default all 66.
+  """
   try:
     from pysword.modules import SwordModules
     mods = SwordModules(sword_dir)
@@ -115,11 +119,13 @@ def read_kjv_sword(sword_dir: str = SWORD_DIR, module: str = SWORD_MODULE) -> di
   except Exception as e:  # pysword raises bare Exceptions / KeyErrors for missing modules
     raise UserError(f"cannot open SWORD module {module!r} in {sword_dir} ({type(e).__name__}: {e}); "
                     "run `apt-get install sword-text-kjv` or set config.dataset.sword_dir") from None
-  books = sum(bible.get_structure().get_books().values(), [])  # 'ot' then 'nt', canonical order
-  if len(books) != len(BOOKS):
-    raise UserError(f"SWORD module {module} has {len(books)} books, expected {len(BOOKS)}")
+  all_books = sum(bible.get_structure().get_books().values(), [])  # 'ot' then 'nt', canonical order
+  if len(all_books) != len(BOOKS):
+    raise UserError(f"SWORD module {module} has {len(all_books)} books, expected {len(BOOKS)}")
   out = {}
-  for bi, b in enumerate(books):
+  for bi, b in enumerate(all_books):
+    if books is not None and bi not in books:
+      continue
     keys = [(bi, c, v) for c in range(1, b.num_chapters + 1) for v in range(1, b.chapter_lengths[c - 1] + 1)]
     out.update(zip(keys, bible.get_iter(books=[b.name], clean=True), strict=True))
   return out
@@ -420,6 +426,7 @@ def text_dataset(cfg: ConfigDict, splits: Mapping[str, Mapping[str, list[str]]],
   src_vocab, tgt_vocab = build_vocabs(cfg, splits["train"], src_lang, tgt_lang)
   max_len = int(cfg.get("max_len", 100))
   too_long = cfg.get("too_long", "truncate")
+  collate = collate_from_config(cfg)
 
   @functools.cache
   def load(split: str) -> ArraySource:  # tokenize once, on first use
@@ -429,10 +436,10 @@ def text_dataset(cfg: ConfigDict, splits: Mapping[str, Mapping[str, list[str]]],
       "src_vocab": src_vocab, "tgt_vocab": tgt_vocab,
       "src_vocab_size": src_vocab.size, "tgt_vocab_size": tgt_vocab.size, "vocab_size": tgt_vocab.size,
       "pad_id": PAD_ID, "bos_id": BOS_ID, "eos_id": EOS_ID, "max_len": max_len,
+      "max_padded_len": collate.padded_length(max_len + 1),  # longest array a batch can have (bos/eos added)
       "src_lang": src_lang, "tgt_lang": tgt_lang,
-      "num_examples": {s: len(v["id"]) for s, v in splits.items()},
   }
-  return Dataset(splits={s: functools.partial(load, s) for s in splits}, info=info, collate=collate_from_config(cfg))
+  return Dataset(splits={s: functools.partial(load, s) for s in splits}, info=info, collate=collate)
 
 
 # ------------------------------------------------------------------------------------------ registry

@@ -217,22 +217,15 @@ def fold_in_theta(X: sp.csr_matrix, phi: np.ndarray, alpha: np.ndarray, sampler:
   d, v = X.shape
   doc_of, word_of = lda_sampler.tokens_from_counts(X)
   layout = lda_sampler.make_layout(doc_of, word_of, d, v, 1)
-  # Pad tokens and document slots to powers of two so that cross-validation folds of similar size share one
-  # compiled fold-in program instead of compiling one per fold; padding tokens are masked out.
-  t, slots = _bucket(layout.words.shape[1]), _bucket(layout.doc_ids.shape[1])
-  pad = lambda a: np.pad(a[0], (0, t - a.shape[1]))  # noqa: E731
-  theta = lda_sampler.fold_in(jnp.asarray(pad(layout.words)), jnp.asarray(pad(layout.docs)),
-                              jnp.asarray(pad(layout.mask)), jnp.asarray(phi, jnp.float32),
-                              jnp.asarray(alpha, jnp.float32), key, num_slots=slots, sampler=sampler,
-                              num_sweeps=num_sweeps, burn_in=num_sweeps // 2)
-  out = layout.gather_docs(np.asarray(theta, np.float64)[None, :layout.doc_ids.shape[1]])
+  # The layout's bucketed shapes let cross-validation folds of similar size share one compiled program.
+  theta = lda_sampler.fold_in(jnp.asarray(layout.words[0]), jnp.asarray(layout.docs[0]), jnp.asarray(layout.mask[0]),
+                              jnp.asarray(phi, jnp.float32), jnp.asarray(alpha, jnp.float32), key,
+                              num_slots=layout.doc_ids.shape[1], sampler=sampler, num_sweeps=num_sweeps,
+                              burn_in=num_sweeps // 2)
+  out = layout.gather_docs(np.asarray(theta, np.float64)[None])
   empty = np.asarray(X.sum(1)).ravel() == 0
   out[empty] = alpha / alpha.sum()
   return out / out.sum(1, keepdims=True)
-
-
-def _bucket(n: int) -> int:
-  return max(256, 1 << int(np.ceil(np.log2(max(n, 1)))))
 
 
 class GibbsRun:
@@ -260,8 +253,7 @@ class GibbsRun:
 
   def step(self) -> None:
     """One sweep; its key is fold_in(chain_key, sweeps_done), so a resumed chain draws the same numbers."""
-    key = jax.random.fold_in(self.chain_key, self.sweeps_done)
-    self.state = self.sweep(self.state, key, self._alpha_dev, self._beta_dev)
+    self.state = self.sweep(self.state, self.chain_key, np.int32(self.sweeps_done), self._alpha_dev, self._beta_dev)
     self.sweeps_done += 1
 
   def loglikelihood(self) -> float:

@@ -57,7 +57,8 @@ class TokenLayout:
   """Host-side token arrays of a corpus split into S blocks of whole documents.
 
   words, docs: int32[S, T]; mask: bool[S, T]; doc_ids: int32[S, Dl] global document index of each block-local
-  document slot (-1 for padding slots). `num_docs` and `vocab_size` are the document–term matrix shape.
+  document slot (-1 for padding slots). `num_docs` and `vocab_size` are the document–term matrix shape. The T token
+  slots of a block are `num_chunks` equal chunks, sampled one after another by the parallel sampler.
   """
   words: np.ndarray
   docs: np.ndarray
@@ -65,6 +66,7 @@ class TokenLayout:
   doc_ids: np.ndarray
   num_docs: int
   vocab_size: int
+  num_chunks: int = 1
 
   @property
   def num_blocks(self) -> int:
@@ -97,23 +99,37 @@ def tokens_from_counts(X) -> tuple[np.ndarray, np.ndarray]:
   return (np.repeat(rows[keep], vals[keep]).astype(np.int32), np.repeat(cols[keep], vals[keep]).astype(np.int32))
 
 
+def bucket_size(n: int) -> int:
+  """Rounds n up to a multiple of 1/8 of its power of two (>= 64): at most 12.5% padding, and corpora of similar
+  size (cross-validation folds, resumed runs) get the same array shapes, so jit compiles once for all of them."""
+  n = max(int(n), 1)
+  step = max(8, 1 << max(int(np.floor(np.log2(n))) - 3, 0))
+  return max(64, -(-n // step) * step)
+
+
 def make_layout(doc_of_token: np.ndarray, word_of_token: np.ndarray, num_docs: int, vocab_size: int,
-                num_blocks: int = 1) -> TokenLayout:
+                num_blocks: int = 1, num_chunks: int = 1) -> TokenLayout:
   """Splits whole documents into `num_blocks` contiguous blocks with about equal token counts.
 
-  doc_of_token, word_of_token: int[N] sorted by document. Blocks are padded to the longest block.
+  doc_of_token, word_of_token: int[N] sorted by document. Within a block, tokens are ordered chunk-major: token
+  number r of a document goes to chunk r mod num_chunks, so each chunk holds about 1/num_chunks of every
+  document. Every chunk is padded to the same length, rounded up by `bucket_size`, as are the document slots.
   """
   doc_of_token = np.asarray(doc_of_token, np.int64)
   word_of_token = np.asarray(word_of_token, np.int32)
   n = len(doc_of_token)
   doc_len = np.bincount(doc_of_token, minlength=num_docs)
-  doc_end = np.cumsum(doc_len)
+  doc_start = np.cumsum(doc_len) - doc_len
   # A document goes to the block holding its first token's share of the corpus, so blocks balance tokens.
-  doc_block = np.minimum((doc_end - doc_len) * num_blocks // max(n, 1), num_blocks - 1)
+  doc_block = np.minimum(doc_start * num_blocks // max(n, 1), num_blocks - 1)
   blocks = [np.flatnonzero(doc_block == s) for s in range(num_blocks)]
-  dl = max(1, max(len(b) for b in blocks))
+  dl = bucket_size(max(len(b) for b in blocks))
   tok_block = doc_block[doc_of_token]
-  t = max(1, int(np.bincount(tok_block, minlength=num_blocks).max()) if n else 1)
+  tok_chunk = (np.arange(n) - doc_start[doc_of_token]) % num_chunks
+  sizes = np.zeros((num_blocks, num_chunks), np.int64)
+  np.add.at(sizes, (tok_block, tok_chunk), 1)
+  tc = bucket_size(int(sizes.max()) if n else 1)
+  t = tc * num_chunks
   words = np.zeros((num_blocks, t), np.int32)
   docs = np.zeros((num_blocks, t), np.int32)
   mask = np.zeros((num_blocks, t), bool)
@@ -122,12 +138,13 @@ def make_layout(doc_of_token: np.ndarray, word_of_token: np.ndarray, num_docs: i
   for s, b in enumerate(blocks):
     doc_ids[s, :len(b)] = b
     local[b] = np.arange(len(b))
-    sel = tok_block == s
-    m = int(sel.sum())
-    words[s, :m] = word_of_token[sel]
-    docs[s, :m] = local[doc_of_token[sel]]
-    mask[s, :m] = True
-  return TokenLayout(words, docs, mask, doc_ids, num_docs, vocab_size)
+    for c in range(num_chunks):
+      sel = (tok_block == s) & (tok_chunk == c)
+      m = int(sel.sum())
+      words[s, c * tc:c * tc + m] = word_of_token[sel]
+      docs[s, c * tc:c * tc + m] = local[doc_of_token[sel]]
+      mask[s, c * tc:c * tc + m] = True
+  return TokenLayout(words, docs, mask, doc_ids, num_docs, vocab_size, num_chunks)
 
 
 def compute_counts(words: jax.Array, docs: jax.Array, mask: jax.Array, z: jax.Array, num_topics: int,
@@ -146,10 +163,14 @@ def compute_counts(words: jax.Array, docs: jax.Array, mask: jax.Array, z: jax.Ar
 
 def init_state(layout: TokenLayout, num_topics: int, key: jax.Array) -> SamplerState:
   """Uniformly random topic assignments and their counts."""
-  words, docs, mask = (jnp.asarray(a) for a in (layout.words, layout.docs, layout.mask))
+  return _init_state(jnp.asarray(layout.words), jnp.asarray(layout.docs), jnp.asarray(layout.mask), key,
+                     num_topics=num_topics, vocab_size=layout.vocab_size, num_slots=layout.doc_ids.shape[1])
+
+
+@functools.partial(jax.jit, static_argnames=("num_topics", "vocab_size", "num_slots"))
+def _init_state(words, docs, mask, key, *, num_topics: int, vocab_size: int, num_slots: int) -> SamplerState:
   z = jax.random.randint(key, words.shape, 0, num_topics, jnp.int32) * mask
-  dl = layout.doc_ids.shape[1]
-  counts = jax.vmap(lambda w, d, m, zz: compute_counts(w, d, m, zz, num_topics, layout.vocab_size, dl))
+  counts = jax.vmap(lambda w, d, m, zz: compute_counts(w, d, m, zz, num_topics, vocab_size, num_slots))
   n_dk, n_kw, n_k = counts(words, docs, mask, z)
   return SamplerState(z, n_dk, n_kw.sum(0), n_k.sum(0))
 
@@ -174,32 +195,50 @@ def _draw_vectorized(u: jax.Array, z: jax.Array, num_topics: int,
   return new
 
 
-def _block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta, *, vocab_size: int):
-  """Draws every token of one block against the sweep-start counts (own assignment excluded).
+def _block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta, *, num_chunks: int):
+  """AD-LDA sweep of one block: its chunks in turn, all tokens of a chunk drawn at once.
 
-  words, docs, mask, z, u: one block's tokens, any shape ([1, T] here); n_dk: int32[Dl, K]; n_kw: int32[K, V];
-  n_k: int32[K]; alpha: float32[K]; beta: float32[V]. Returns new (z, n_dk, block-local n_kw, block-local n_k); the caller sums the latter two over blocks.
+  words, docs, mask, z, u: the block's tokens, shape [..., T] with T = num_chunks · Tc (chunk-major);
+  n_dk: int32[Dl, K]; n_kw: int32[K, V]; n_k: int32[K]; alpha: float32[K]; beta: float32[V].
+  Each chunk sees the document–topic counts and this block's own topic–word changes as of the previous chunk
+  (the block's local copy in AD-LDA); other blocks' changes arrive only through the caller's reconciliation.
+  Returns (new z [..., T], n_dk int32[Dl, K], n_kw int32[K, V] and n_k int32[K] = the input counts plus this
+  block's changes).
   """
-  num_topics = n_kw.shape[0]
+  num_topics, vocab_size = n_kw.shape
+  num_slots = n_dk.shape[0]
   beta_sum = jnp.sum(beta)
-  n_kw_f = n_kw.astype(jnp.float32) + beta[None, :]
-  n_k_f = n_k.astype(jnp.float32)[:, None] + beta_sum
-  # Small tables computed once per sweep, so the per-token pass is gathers and multiplies only:
-  # word[k, w] = (n_kw + b_w) / (n_k + sum b), and the same with the token's own count removed.
-  word = n_kw_f / n_k_f
-  word_own = (n_kw_f - 1.0) / (n_k_f - 1.0)
-  doc = n_dk.T.astype(jnp.float32) + alpha[:, None]   # [K, Dl]: one contiguous row per topic
-  own_weight = word_own[z, words] * (doc[z, docs] - 1.0)
+  shape = z.shape
+  chunked = [a.reshape(num_chunks, -1) for a in (words, docs, mask, z, u)]
 
-  def weight(k, own):
-    return jnp.where(own, own_weight, word[k][words] * doc[k][docs])
+  def chunk_step(counts, xs):
+    n_dk, n_kw, n_k = counts
+    words, docs, mask, z, u = xs
+    n_kw_f = n_kw.astype(jnp.float32) + beta[None, :]
+    n_k_f = n_k.astype(jnp.float32)[:, None] + beta_sum
+    # Small tables computed once per chunk, so the per-token pass is gathers and multiplies only:
+    # word[k, w] = (n_kw + b_w) / (n_k + sum b), and the same with the token's own count removed.
+    word = n_kw_f / n_k_f
+    word_own = (n_kw_f - 1.0) / (n_k_f - 1.0)
+    doc = n_dk.T.astype(jnp.float32) + alpha[:, None]   # [K, Dl]: one contiguous row per topic
+    own_weight = word_own[z, words] * (doc[z, docs] - 1.0)
 
-  new_z = _draw_vectorized(u, z, num_topics, weight) * mask
-  # new_z keeps the token arrays' shape: reshaping it for the output made XLA recompute the whole per-token pass
-  # in each consumer (measured 20x slower on CPU); the scatters below flatten their own inputs instead.
-  n_dk, n_kw_local, n_k_local = compute_counts(words.reshape(-1), docs.reshape(-1), mask.reshape(-1),
-                                               new_z.reshape(-1), num_topics, vocab_size, n_dk.shape[0])
-  return new_z, n_dk, n_kw_local, n_k_local
+    def weight(k, own):
+      return jnp.where(own, own_weight, word[k][words] * doc[k][docs])
+
+    new_z = _draw_vectorized(u, z, num_topics, weight) * mask
+    # One scatter per table moves each token from its old topic (-1) to its new one (+1).
+    sign = jnp.concatenate([-mask.astype(jnp.int32), mask.astype(jnp.int32)])
+    both_z = jnp.concatenate([z, new_z])
+    both_d = jnp.concatenate([docs, docs])
+    both_w = jnp.concatenate([words, words])
+    n_dk = n_dk.reshape(-1).at[both_d * num_topics + both_z].add(sign).reshape(num_slots, num_topics)
+    n_kw = n_kw.reshape(-1).at[both_z * vocab_size + both_w].add(sign).reshape(num_topics, vocab_size)
+    n_k = n_k.at[both_z].add(sign)
+    return (n_dk, n_kw, n_k), new_z
+
+  counts, new_z = jax.lax.scan(chunk_step, (n_dk, n_kw, n_k), tuple(chunked))
+  return (new_z.reshape(shape),) + counts
 
 
 def _exact_block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):
@@ -224,62 +263,77 @@ def _exact_block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):
 
 
 def make_sweep(sampler: str, layout: TokenLayout, mesh: Mesh | None = None):
-  """Returns a jitted `sweep(state, key, alpha float32[K], beta float32[V]) -> state` over `layout`.
+  """Returns `sweep(state, key, step int32[], alpha float32[K], beta float32[V]) -> state` over `layout`.
+
+  The sweep draws with fold_in(key, step) inside the jitted function (a host-side fold_in per sweep measured
+  several ms of dispatch, more than a whole sweep of a 30k-token corpus).
 
   sampler: 'exact' (needs a 1-block layout) or 'parallel' (one block per device of `mesh`, default: a mesh over
-  the first `layout.num_blocks` devices).
+  the first `layout.num_blocks` devices). The token arrays are arguments of module-level jitted functions, not
+  constants, so corpora of the same (bucketed) shape share one compiled program.
   """
   words, docs, mask = (jnp.asarray(a) for a in (layout.words, layout.docs, layout.mask))
-  vocab_size = layout.vocab_size
   if sampler == "exact":
     if layout.num_blocks != 1:
       raise ValueError(f"the exact sampler needs a 1-block layout, got {layout.num_blocks} blocks")
-
-    @jax.jit
-    def exact(state: SamplerState, key, alpha, beta):
-      u = jax.random.uniform(key, words.shape[1:])
-      z, n_dk, n_kw, n_k = _exact_block_sweep(words[0], docs[0], mask[0], state.z[0], state.n_dk[0], state.n_kw,
-                                              state.n_k, u, alpha, beta)
-      return SamplerState(z[None], n_dk[None], n_kw, n_k)
-    return exact
-
+    return functools.partial(_exact_sweep, words, docs, mask)
   if sampler != "parallel":
     raise ValueError(f"unknown sampler {sampler!r}; use 'exact' or 'parallel'")
-  if mesh is None:
-    mesh = block_mesh(layout.num_blocks)
+  if layout.num_blocks == 1 and mesh is None:
+    return functools.partial(_single_block_sweep, words, docs, mask, num_chunks=layout.num_chunks)
+  mesh = mesh or block_mesh(layout.num_blocks)
   if mesh.devices.size != layout.num_blocks:
     raise ValueError(f"mesh has {mesh.devices.size} devices but the layout has {layout.num_blocks} blocks")
-  blocked = P(BLOCK_AXIS)
-  sharding = jax.sharding.NamedSharding(mesh, blocked)
+  sharding = jax.sharding.NamedSharding(mesh, P(BLOCK_AXIS))
   words, docs, mask = (jax.device_put(a, sharding) for a in (words, docs, mask))
+  return functools.partial(_sharded_sweep(mesh, layout.num_chunks), words, docs, mask)
+
+
+@jax.jit
+def _exact_sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta) -> SamplerState:
+  u = jax.random.uniform(jax.random.fold_in(key, step), words.shape[1:])
+  z, n_dk, n_kw, n_k = _exact_block_sweep(words[0], docs[0], mask[0], state.z[0], state.n_dk[0], state.n_kw,
+                                          state.n_k, u, alpha, beta)
+  return SamplerState(z[None], n_dk[None], n_kw, n_k)
+
+
+@functools.partial(jax.jit, static_argnames=("num_chunks",))
+def _single_block_sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta, *,
+                        num_chunks: int) -> SamplerState:
+  # One block: the psum is the identity, and calling the block sweep directly lets XLA fuse the whole per-token
+  # pass into one loop (under shard_map the same sweep measured 2-3x slower on a 2-core CPU).
+  # Same stream as block 0 of the sharded sweep.
+  u = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, step), 0), words.shape)
+  z, n_dk, n_kw, n_k = _block_sweep(words, docs, mask, state.z, state.n_dk[0], state.n_kw, state.n_k, u,
+                                    alpha, beta, num_chunks=num_chunks)
+  return SamplerState(z, n_dk[None], n_kw, n_k)
+
+
+@functools.lru_cache(maxsize=8)
+def _sharded_sweep(mesh: Mesh, num_chunks: int):
+  """The parallel sweep with one block per device of `mesh`, topic–word counts reconciled by one psum."""
+  blocked = P(BLOCK_AXIS)
 
   def shard_fn(words, docs, mask, z, n_dk, n_kw, n_k, key, alpha, beta):
-    # Each device draws its block with its own stream, then one psum reconciles the topic–word counts.
+    # Each device draws its block with its own random stream.
     key = jax.random.fold_in(key, jax.lax.axis_index(BLOCK_AXIS))
     u = jax.random.uniform(key, words.shape)
     new_z, new_dk, kw, k = _block_sweep(words, docs, mask, z, n_dk[0], n_kw, n_k, u, alpha, beta,
-                                        vocab_size=vocab_size)
-    return new_z, new_dk[None], jax.lax.psum(kw, BLOCK_AXIS), jax.lax.psum(k, BLOCK_AXIS)
-
-  if layout.num_blocks == 1:
-    # One block: the psum is the identity, and calling the block sweep directly lets XLA fuse the whole per-token
-    # pass into one loop (under shard_map the same sweep measured 2-3x slower on a 2-core CPU).
-    @jax.jit
-    def single(state: SamplerState, key, alpha, beta):
-      u = jax.random.uniform(jax.random.fold_in(key, 0), words.shape)
-      z, n_dk, n_kw, n_k = _block_sweep(words, docs, mask, state.z, state.n_dk[0], state.n_kw, state.n_k, u,
-                                        alpha, beta, vocab_size=vocab_size)
-      return SamplerState(z, n_dk[None], n_kw, n_k)
-    return single
+                                        num_chunks=num_chunks)
+    # Reconcile: every block started from the same counts, so the new global counts are the start plus the sum
+    # of all blocks' changes.
+    return (new_z, new_dk[None], n_kw + jax.lax.psum(kw - n_kw, BLOCK_AXIS),
+            n_k + jax.lax.psum(k - n_k, BLOCK_AXIS))
 
   mapped = jax.shard_map(shard_fn, mesh=mesh,
                          in_specs=(blocked, blocked, blocked, blocked, blocked, P(), P(), P(), P(), P()),
                          out_specs=(blocked, blocked, P(), P()), check_vma=False)
 
   @jax.jit
-  def parallel(state: SamplerState, key, alpha, beta):
+  def sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta) -> SamplerState:
+    key = jax.random.fold_in(key, step)
     return SamplerState(*mapped(words, docs, mask, state.z, state.n_dk, state.n_kw, state.n_k, key, alpha, beta))
-  return parallel
+  return sweep
 
 
 def block_mesh(num_blocks: int) -> Mesh:

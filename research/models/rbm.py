@@ -178,10 +178,50 @@ def free_energy(config: RBMConfig, params: Params, v: jax.Array) -> jax.Array:
   return visible_term - hidden_term
 
 
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _rotl(x: jax.Array, r: int) -> jax.Array:
+  return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Threefry-2x32 with 20 rounds (Salmon et al., 2011), written as plain elementwise ops.
+
+  jax's own CPU lowering runs the rounds as a rolled `fori_loop`, a separate loop of kernels per call; this
+  unrolled form lets XLA fuse the whole cipher with the comparison that consumes it, so drawing the
+  uniforms of a minibatch costs arithmetic only. The output is bit-identical to jax's threefry (tested).
+  """
+  ks = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
+  x0, x1 = x0 + ks[0], x1 + ks[1]
+  for i in range(5):
+    for r in _THREEFRY_ROTATIONS[i % 2]:
+      x0 = x0 + x1
+      x1 = _rotl(x1, r) ^ x0
+    x0 = x0 + ks[(i + 1) % 3]
+    x1 = x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+  return x0, x1
+
+
+def uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """float32 uniforms in [0, 1), bit-identical to `jax.random.uniform(key, shape)` for threefry keys (the
+  default, with jax_threefry_partitionable), but fusable with their consumer; other key kinds go to
+  jax.random."""
+  if jax.random.key_impl(key) != "threefry2x32" or math.prod(shape) >= 2**32 or not jax.config.jax_threefry_partitionable:
+    return jax.random.uniform(key, shape, jnp.float32)
+  k = jax.random.key_data(key)
+  count = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
+  b0, b1 = _threefry2x32(k[0], k[1], jnp.zeros_like(count), count)
+  bits = b0 ^ b1
+  # 23 random mantissa bits under the exponent of 1.0 give a float in [1, 2), as jax.random.uniform does
+  one_to_two = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32)
+  return jnp.maximum(one_to_two - 1.0, 0.0)
+
+
 def _bernoulli(key: jax.Array, p: jax.Array) -> jax.Array:
-  # One uniform draw compared to the probability: the same as jax.random.bernoulli, written out so the
-  # comparison fuses with the sigmoid that produced p.
-  return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
+  # One uniform draw compared to the probability, as jax.random.bernoulli does, but fused with the cipher
+  # and with the sigmoid that produced p.
+  return (uniform(key, p.shape) < p).astype(p.dtype)
 
 
 def sample_h_given_v(params: Params, v: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
