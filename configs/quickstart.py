@@ -4,8 +4,9 @@ r"""Quickstart: a one-hidden-layer MLP on scikit-learn's 8x8 digits.
 
 What it trains: MLP 64 → 256 (relu) → 10 with Adam, batch 64, 40 epochs over the 1,430 training
 digits (a fixed 80/20 split by a hash of the example id; see research/data/images.py).
-Runtime: about 10 s on 2 CPU cores after install (most of it compilation and preparing the dataset).
-Expected result: test accuracy ≥ 0.95 (97.6% with seed 0 in the run recorded in README.md).
+Runtime: 11 s wall on 2 idle CPU cores after install (18 s with the cores busy), most of it start-up,
+compilation and the one-time dataset preparation; training itself is ~1 s.
+Expected result: test accuracy ≥ 0.95 — measured 0.9860 (test loss 0.0442) with seed 0.
 
 `:runlocal` shortens it to a few steps for tests (`--config=configs/quickstart.py:runlocal`).
 """
