@@ -19,7 +19,7 @@ Padding: each batch is padded to its longest sentence, rounded up to a multiple 
 Runtime and expected BLEU: not measured yet — this is a draft; the trainer/task for seq2seq is not in the
 tree yet (task name 'seq2seq' below is the intended one). Fill in from a recorded run.
 
-`:runlocal` is a tiny variant for tests (512 training verses, a small model, a few steps).
+`:runlocal` is a tiny variant for tests (512 training and 64 evaluation verses, a small model, a few steps).
 """
 
 from ml_collections import ConfigDict
@@ -92,6 +92,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   if arg.runlocal:
     if arg.data == "bible":
       config.dataset.train_limit = 512
+      config.dataset.eval_limit = 64
     else:
       config.dataset.num_train = 512
       config.dataset.num_validation = 64

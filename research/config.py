@@ -69,8 +69,12 @@ def base_config() -> ConfigDict:
   c.model_name = "mlp"               # research.registry.models name
   c.model = ConfigDict()             # keyword arguments of the model (fields missing here come from the data)
   c.task = "classification"          # research.registry.tasks name
-  c.dtype = "float32"                # compute dtype of models that take one
-  c.param_dtype = "float32"          # parameter dtype of models that take one
+  c.dtype = "float32"                # compute dtype: float32 | bfloat16 | float16 (dynamic loss scaling)
+  c.param_dtype = "float32"          # parameter (and optimizer-state) dtype; keep float32 for mixed precision
+  c.grad_accum_steps = 1             # split each batch into this many micro-batches inside the step
+  c.ema_decay = 0.0                  # > 0: keep an EMA of the parameters and evaluate with it
+  c.profile_steps = (-1, -1)         # (first, last) step traced by jax.profiler into WORKDIR/profile/
+  c.model_summary = True             # parameters per module, FLOPs/bytes/memory of the compiled step
 
   c.optimizer = ConfigDict()
   c.optimizer.name = "adam"          # sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw

@@ -6,6 +6,12 @@ A task is built from (config, dataset info) and provides
 where `loss` is the scalar that is differentiated (a mean over real examples), `metrics` maps names
 to float32[2] (sum, count) pairs (see research/metrics.py) and `new_state` holds updated mutable
 collections (e.g. batch statistics; empty when nothing is mutable).
+
+Optional hooks the Trainer calls when a task defines them:
+  `check_workdir(path)`: read-only check before anything is written (e.g. saved vocabulary matches);
+  `prepare_workdir(path)`: write task files into the workdir (process 0, after the lock is taken);
+  `evaluate_extra(model, variables, split_name, source, config) -> dict[str, float]`: metrics that need
+    more than one forward pass (e.g. decode with beam search and score BLEU), merged into evaluation.
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ class TrainState:
   opt_state: Any
   model_state: Any
   rng: jax.Array
+  ema_params: Any = None   # exponential moving average of params (config.ema_decay > 0), used for evaluation
+  loss_scale: Any = None   # {'scale', 'good_steps', 'period'} for float16 dynamic loss scaling, else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,6 +153,14 @@ def validate_config(config: ConfigDict) -> None:
   for rate in (rates if isinstance(rates, (list, tuple)) else [rates]) + [model.get("input_dropout_rate", 0.0)]:
     if not 0.0 <= float(rate) < 1.0:
       raise UserError(f"dropout rate {rate} in config.model must be in [0, 1)")
+  accum = config.get("grad_accum_steps", 1)
+  if accum < 1 or config.batch_size % accum:
+    raise UserError(f"config.grad_accum_steps={accum} must be >= 1 and divide config.batch_size={config.batch_size}")
+  if not 0.0 <= config.get("ema_decay", 0.0) < 1.0:
+    raise UserError(f"config.ema_decay={config.ema_decay} must be in [0, 1)")
+  for key in ("dtype", "param_dtype"):
+    if config.get(key, "float32") not in ("float32", "bfloat16", "float16"):
+      raise UserError(f"config.{key}={config[key]!r} must be float32, bfloat16 or float16")
   if config.get("mode", "train") not in ("train", "evaluate"):
     raise UserError(f"config.mode={config.mode!r} must be 'train' or 'evaluate'")
 
@@ -165,32 +175,82 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
 
   train_step(state, batch, acc) -> (state, acc): one update; acc = {'metrics': {...}, 'bad_step': int32[]}
     accumulates (sum, count) metrics and remembers the first step whose loss or gradients were not finite.
-  eval_step(state, batch, acc) -> acc: metrics of the model in evaluation mode.
+    With config.grad_accum_steps = N the batch is split into N micro-batches inside the step (a lax.scan),
+    whose gradients are averaged weighted by their real-example counts — the same update as one batch.
+  eval_step(state, batch, acc) -> acc: metrics of the model in evaluation mode (EMA parameters when kept).
   """
   l1, l2 = float(config.get("l1_penalty", 0.0)), float(config.get("l2_penalty", 0.0))
+  accum = int(config.get("grad_accum_steps", 1))
+  ema_decay = float(config.get("ema_decay", 0.0))
+
+  def grads_of(params, model_state, batch, rngs, scale):
+    def loss_fn(params):
+      variables = {"params": params, **model_state}
+      loss, metrics, new_model_state = task.loss_and_metrics(
+          model, variables, batch, train=True, rngs=rngs, mutable=mutable)
+      loss = loss + weight_penalty(params, l1, l2)
+      return loss * scale, (loss, metrics, new_model_state)
+
+    (_, (loss, metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return loss, metrics, new_model_state, grads
 
   def per_step(state: TrainState, batch: dict[str, jax.Array]):
     rng = jax.random.fold_in(state.rng, state.step)
-    rngs = {"dropout": jax.random.fold_in(rng, 0), "noise": jax.random.fold_in(rng, 1)}
+    scale = state.loss_scale["scale"] if state.loss_scale is not None else jnp.float32(1.0)
 
-    def loss_fn(params):
-      variables = {"params": params, **state.model_state}
-      loss, metrics, new_model_state = task.loss_and_metrics(
-          model, variables, batch, train=True, rngs=rngs, mutable=mutable)
-      penalty = weight_penalty(params, l1, l2)
-      return loss + penalty, (metrics, new_model_state, penalty)
+    def rngs_for(i):
+      r = jax.random.fold_in(rng, i)
+      return {"dropout": jax.random.fold_in(r, 0), "noise": jax.random.fold_in(r, 1)}
 
-    (loss, (metrics, new_model_state, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if accum == 1:
+      loss, metrics, new_model_state, grads = grads_of(state.params, state.model_state, batch, rngs_for(0), scale)
+    else:
+      # Micro-batch i takes every accum-th example, so each one stays spread over all data shards.
+      micro = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0] // accum, accum, *x.shape[1:]), 0, 1), batch)
+      weights = micro["mask"].sum(axis=1) / jnp.maximum(batch["mask"].sum(), 1.0)
+
+      def body(carry, inputs):
+        grads_sum, loss_sum, metrics_sum, model_state = carry
+        i, mb, w = inputs
+        loss, metrics, new_model_state, grads = grads_of(state.params, model_state, mb, rngs_for(i), scale)
+        grads_sum = jax.tree.map(lambda a, g: a + w * g, grads_sum, grads)
+        return (grads_sum, loss_sum + w * loss, metrics_lib.merge(metrics_sum, metrics),
+                {**model_state, **new_model_state}), None
+
+      first = jax.tree.map(lambda x: x[0], micro)
+      shapes = jax.eval_shape(lambda: grads_of(state.params, state.model_state, first, rngs_for(0), scale))
+      zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), (shapes[3], shapes[1]))
+      carry = (zeros[0], jnp.zeros((), jnp.float32), zeros[1], state.model_state)
+      (grads, loss, metrics, model_state), _ = jax.lax.scan(body, carry, (jnp.arange(accum), micro, weights))
+      new_model_state = model_state
+
+    loss_scale = state.loss_scale
+    if loss_scale is not None:
+      grads = jax.tree.map(lambda g: g / scale, grads)
+    grad_norm = optax.global_norm(grads)
+    grads_finite = jnp.isfinite(grad_norm)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.global_norm(grads)
+    if loss_scale is not None:
+      # Dynamic loss scaling (float16): skip the update and halve the scale on overflow; double it
+      # after `period` good steps in a row.
+      keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(grads_finite, a, b), new, old)  # noqa: E731
+      params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+      good = jnp.where(grads_finite, loss_scale["good_steps"] + 1, 0)
+      grow = good >= loss_scale["period"]
+      new_scale = jnp.where(grads_finite, jnp.where(grow, scale * 2.0, scale), jnp.maximum(scale / 2.0, 1.0))
+      loss_scale = {"scale": new_scale, "good_steps": jnp.where(grow, 0, good), "period": loss_scale["period"]}
+    ema = state.ema_params
+    if ema is not None:
+      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p.astype(e.dtype), ema, params)
     metrics = dict(metrics)
     metrics["grad_norm"] = metrics_lib.metric(grad_norm, 1.0)
-    if l1 or l2:
-      metrics["penalty"] = metrics_lib.metric(penalty, 1.0)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    if loss_scale is not None:
+      metrics["loss_scale"] = metrics_lib.metric(scale, 1.0)
+    finite = jnp.isfinite(loss) & (grads_finite | (state.loss_scale is not None))
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              model_state={**state.model_state, **new_model_state})
+                              model_state={**state.model_state, **new_model_state},
+                              ema_params=ema, loss_scale=loss_scale)
     return new_state, metrics, finite
 
   def train_step(state: TrainState, batch: dict[str, jax.Array], acc: dict[str, Any]):
@@ -200,7 +260,8 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
     return new_state, {"metrics": metrics_lib.merge(acc["metrics"], metrics), "bad_step": bad_step}
 
   def eval_step(state: TrainState, batch: dict[str, jax.Array], acc: dict[str, jax.Array]):
-    variables = {"params": state.params, **state.model_state}
+    params = state.ema_params if state.ema_params is not None else state.params
+    variables = {"params": params, **state.model_state}
     _, metrics, _ = task.loss_and_metrics(model, variables, batch, train=False, rngs=None, mutable=())
     return metrics_lib.merge(acc, metrics)
 
@@ -235,6 +296,8 @@ class Trainer:
     # Initializing here (not in run) surfaces model errors before anything is written to the workdir.
     self.initial_state = self.init_state()
     self.workdir.check_config(config, allow_change=allow_config_change)
+    if hasattr(self.task, "check_workdir"):  # e.g. a saved vocabulary that must match this data (read-only)
+      self.task.check_workdir(self.workdir.path)
 
   # -- state -------------------------------------------------------------------------------------
   def init_state(self) -> TrainState:
@@ -249,8 +312,12 @@ class Trainer:
       variables = dict(variables)
       params = variables.pop("params")
       variables.pop("intermediates", None)
+      ema = (jax.tree.map(lambda p: p.astype(jnp.float32), params)
+             if self.config.get("ema_decay", 0.0) > 0 else None)
+      loss_scale = ({"scale": jnp.float32(2.0**15), "good_steps": jnp.int32(0), "period": jnp.int32(2000)}
+                    if self.config.get("dtype") == "float16" else None)
       return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params),
-                        model_state=variables, rng=state_rng)
+                        model_state=variables, rng=state_rng, ema_params=ema, loss_scale=loss_scale)
 
     try:
       return jax.jit(init, out_shardings=sharding.replicated(self.mesh))(init_batch)
@@ -270,9 +337,54 @@ class Trainer:
                              donate_argnums=(2,))
     sample = sharding.to_global(self.train_stream[0], self.mesh)
     self._train_metric_shapes = step_metrics_shape(state, sample)
+    self.summary = self.model_summary(state, sample) if self.config.get("model_summary", True) else {}
     self._zeros = jax.jit(lambda: {"metrics": {k: jnp.zeros(v.shape, v.dtype)
                                                for k, v in self._train_metric_shapes.items()},
                                    "bad_step": -jnp.ones((), jnp.int32)}, out_shardings=repl)
+
+  def model_summary(self, state: TrainState, batch: dict[str, Any]) -> dict[str, Any]:
+    """Parameters per top-level module; FLOPs, bytes accessed and memory of one compiled train step.
+
+    Uses an ahead-of-time compile of the same step (one extra compile at start-up; turn off with
+    config.model_summary=False). FLOPs/bytes come from XLA's cost analysis; memory is what the backend
+    reports (CPU reports argument/output/temp sizes; some backends report nothing).
+    """
+    per_module: dict[str, int] = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state.params)[0]:
+      top = str(getattr(path[0], "key", path[0]))
+      per_module[top] = per_module.get(top, 0) + int(np.prod(leaf.shape))
+    out: dict[str, Any] = {"parameters": per_module, "total_parameters": sum(per_module.values())}
+    try:
+      acc = self._zeros_like_acc()
+      compiled = self.train_step.lower(state, batch, acc).compile()
+      cost = compiled.cost_analysis()
+      cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+      if cost:
+        out["flops_per_step"] = float(cost.get("flops", float("nan")))
+        out["bytes_accessed_per_step"] = float(cost.get("bytes accessed", float("nan")))
+      mem = compiled.memory_analysis()
+      if mem is not None:
+        out["memory_bytes"] = {k: int(getattr(mem, k)) for k in (
+            "argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes", "generated_code_size_in_bytes")
+            if hasattr(mem, k)}
+        peak = getattr(mem, "peak_memory_in_bytes", None)
+        out["peak_memory_bytes"] = int(peak) if peak else sum(
+            out["memory_bytes"].get(k, 0) for k in ("argument_size_in_bytes", "output_size_in_bytes",
+                                                     "temp_size_in_bytes"))
+    except Exception as e:  # analysis is best-effort: never block a run on it
+      out["analysis_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    if self.workdir.is_writer:
+      lines = [f"{k}: {v:,}" for k, v in per_module.items()]
+      flops = out.get("flops_per_step")
+      print(f"model: {out['total_parameters']:,} parameters ({', '.join(lines)})"
+            + (f"; {flops:,.0f} FLOPs/step" if flops == flops and flops is not None else "")
+            + (f"; peak memory ≈ {out['peak_memory_bytes'] / 2**20:.1f} MiB" if "peak_memory_bytes" in out else ""),
+            flush=True)
+    return out
+
+  def _zeros_like_acc(self) -> dict[str, Any]:
+    return {"metrics": {k: jnp.zeros(v.shape, v.dtype) for k, v in self._train_metric_shapes.items()},
+            "bad_step": -jnp.ones((), jnp.int32)}
 
   # -- evaluation -----------------------------------------------------------------------------------
   def evaluate(self, state: TrainState, step: int = -1) -> dict[str, dict[str, float]]:
@@ -290,6 +402,11 @@ class Trainer:
         acc = self.eval_step(state, batch, acc)
         faults.maybe_kill("eval", step)
       results[name] = metrics_lib.compute(acc)
+      if hasattr(self.task, "evaluate_extra"):
+        # Metrics that need more than a forward pass (decoding + BLEU, …), computed by the task.
+        params = state.ema_params if state.ema_params is not None else state.params
+        results[name].update(self.task.evaluate_extra(
+            self.model, {"params": params, **state.model_state}, name, source, self.config))
     return results
 
   # -- the run ------------------------------------------------------------------------------------
@@ -314,6 +431,8 @@ class Trainer:
       data_position = int(meta.get("data_position", step))
       print(f"resumed from {checkpointer.directory}/{step}", flush=True)
     self.workdir.write_config(config)  # only once the checkpoints are known to fit this config
+    if hasattr(self.task, "prepare_workdir") and self.workdir.is_writer:
+      self.task.prepare_workdir(self.workdir.path)  # e.g. write the vocabulary next to the checkpoints
     self.compile(state)
     writer = MetricWriter(self.workdir.path, self.total_steps)
     try:
@@ -351,11 +470,21 @@ class Trainer:
         raise NonFiniteError(f"non-finite loss or gradient at step {bad}{keep}; lower "
                              "config.optimizer.learning_rate or set config.optimizer.grad_clip_norm")
 
+    profile_first, profile_last = (tuple(config.get("profile_steps", (-1, -1))) + (-1, -1))[:2]
+    profiling = False
     batches = iterate(self.train_stream, start=data_position, stop=data_position + self.total_steps - step)
     for batch in batches:
+      if step + 1 == profile_first and self.workdir.is_writer:
+        jax.profiler.start_trace(self.workdir.file("profile"))
+        profiling = True
       state, acc = self.train_step(state, sharding.to_global(batch, self.mesh), acc)
       step += 1
       faults.maybe_kill("step", step)
+      if profiling and (step >= profile_last or step == self.total_steps):
+        jax.block_until_ready(state)
+        jax.profiler.stop_trace()
+        profiling = False
+        print(f"profile of steps {profile_first}..{step} written to {self.workdir.file('profile')}", flush=True)
       data_position += 1
       is_last = step == self.total_steps
       if step % log_every == 0 or is_last:
@@ -384,12 +513,13 @@ class Trainer:
     plot_learning_curves(self.workdir.path)
     names = sorted({k for v in final.values() for k in v})
     table = markdown_table(["split", *names], [[s, *[v.get(n, float("nan")) for n in names]] for s, v in final.items()])
-    params = jax.tree_util.tree_flatten_with_path(self.state.params if hasattr(self, "state") else {})[0]
-    per_module: dict[str, int] = {}
-    for path, leaf in params:
-      top = str(getattr(path[0], "key", path[0]))
-      per_module[top] = per_module.get(top, 0) + int(np.prod(leaf.shape))
+    info = self.summary or {}
+    per_module = info.get("parameters", {})
     summary = markdown_table(["module", "parameters"], [*per_module.items(), ("total", sum(per_module.values()))])
+    costs = [(k, f"{info[k]:,.0f}") for k in ("flops_per_step", "bytes_accessed_per_step", "peak_memory_bytes")
+             if k in info and info[k] == info[k]]
+    if costs:
+      summary += "\n\n" + markdown_table(["compiled train step", "value"], costs)
     write_results(self.workdir.path, f"{self.config.get('name', self.config.model_name)} — results", {
         f"Final evaluation (step {self._last_step})": table,
         "Parameters": summary,

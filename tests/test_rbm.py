@@ -65,6 +65,14 @@ def test_shapes_and_ranges():
     np.testing.assert_allclose(jax.nn.sigmoid(v @ layer["kernel"] + layer["bias"]), ph, rtol=1e-5, atol=1e-6)
 
 
+def test_fused_uniform_is_bit_identical_to_jax_random():
+  for seed, shape in ((0, (10, 784)), (1, (7,)), (2, (3, 5, 2))):
+    key = jax.random.key(seed)
+    want = np.asarray(jax.random.uniform(key, shape))
+    np.testing.assert_array_equal(np.asarray(rbm.uniform(key, shape)), want)
+    np.testing.assert_array_equal(np.asarray(jax.jit(rbm.uniform, static_argnums=1)(key, shape)), want)
+
+
 def test_config_rejects_bad_values():
   with pytest.raises(UserError):
     rbm.RBMConfig(kind="softmax")

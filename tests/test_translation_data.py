@@ -157,6 +157,9 @@ def test_parallel_text_dataset_end_to_end(tmp_path):
   np.testing.assert_array_equal(test[0]["src"], [src_vocab.encode("我")[0], UNK_ID, src_vocab.encode("你")[0]])
   assert tgt_vocab.decode(test[0]["tgt"]) == "i <unk> you."
   assert test[0]["tgt_text"] == "I hate you ."
+  limited = translation.parallel_text(ConfigDict({**cfg.to_dict(), "train_limit": 2, "eval_limit": 1}),
+                                      str(tmp_path / "tfds"))
+  assert len(limited.split("train")) == 2 and len(limited.split("test")) == 1
   batch = ds.collate(train.__getitems__([0, 2]))
   assert batch["src"].shape == (2, 4) and batch["tgt_in"].shape == (2, 8)  # "you love me ." + <eos> = 5 → 8
 

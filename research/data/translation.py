@@ -19,14 +19,20 @@ Dataset config fields (all optional except where noted):
   src_lang, tgt_lang     'zh', 'en' (Bible: either direction; parallel_text: the file suffixes).
   src_tokenizer, tgt_tokenizer   'char' | 'word' | 'subword' (default: 'char' for zh, 'word' otherwise).
   min_freq               tokens rarer than this in train map to <unk> (default 2).
+  lowercase              lowercase English before splitting (default True).
+  src_vocab_path, tgt_vocab_path  reuse saved vocabularies (JSON from research/tokenizer.py) instead.
   src_vocab_size, tgt_vocab_size  maximum vocabulary sizes incl. the 4 specials (default 8000).
   max_len                maximum tokens per side, bos/eos excluded (default 100).
   too_long               'truncate' (default), 'error', or 'drop' (drop long train pairs, truncate eval ones).
   pad_multiple           pad the batch's longest sentence up to a multiple of this (default 8), or
-  bucket_boundaries      explicit padded lengths, e.g. (16, 32, 64, 128) (overrides pad_multiple).
+  bucket_boundaries      explicit padded lengths, e.g. (16, 32, 64, 128); longer batches fall back to pad_multiple.
   validation_percent, test_percent   hash split of the Bible (default 5 and 5).
   cuv_path, sword_dir, sword_module  Bible sources (defaults: the installed packages).
-  train_limit            keep only the first N training examples (quick runs; default all).
+  train_limit, eval_limit   keep only the first N examples of train / of every other split (quick runs).
+  tfds_name, download    'tfds_translation' only: the official dataset and whether to fetch it.
+Info: src_vocab/tgt_vocab (Vocab), src_vocab_size, tgt_vocab_size, pad_id/bos_id/eos_id, max_len,
+max_padded_len (the longest array a batch can hold), src_lang, tgt_lang. A trainer saves the vocabularies
+with the run and checks them on restore: `research.tokenizer.save_or_check_vocabs(info, workdir)`.
 """
 
 from __future__ import annotations
@@ -420,9 +426,10 @@ def text_dataset(cfg: ConfigDict, splits: Mapping[str, Mapping[str, list[str]]],
   if "train" not in splits:
     raise UserError(f"the data has splits {sorted(splits)} but no 'train' split to build vocabularies from")
   splits = dict(splits)
-  limit = cfg.get("train_limit")
-  if limit:
-    splits["train"] = {k: v[:int(limit)] for k, v in splits["train"].items()}
+  for split in splits:
+    limit = cfg.get("train_limit" if split == "train" else "eval_limit")
+    if limit:
+      splits[split] = {k: v[:int(limit)] for k, v in splits[split].items()}
   src_vocab, tgt_vocab = build_vocabs(cfg, splits["train"], src_lang, tgt_lang)
   max_len = int(cfg.get("max_len", 100))
   too_long = cfg.get("too_long", "truncate")
