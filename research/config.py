@@ -92,6 +92,15 @@ def base_config() -> ConfigDict:
 
   c.l1_penalty = 0.0                 # loss += l1 · Σ|kernel|
   c.l2_penalty = 0.0                 # loss += l2/2 · Σ kernel²
+  c.max_norm = 0.0                   # > 0: after each update, rescale each unit's incoming weights to norm ≤ this
+  c.diagnostics = False              # per-layer gradient norms, update ratios, activation stats at log steps
+
+  c.early_stopping = ConfigDict()
+  c.early_stopping.patience = 0      # stop after this many evaluations without improvement (0 = off)
+  c.early_stopping.metric = "accuracy"  # metric watched on early_stopping.split
+  c.early_stopping.split = "validation"  # usually carved with dataset.validation_fraction
+  c.early_stopping.mode = "max"      # "max" or "min"
+  c.early_stopping.min_delta = 0.0   # an improvement must exceed this
 
   c.batch_size = 128                 # global training batch (split over devices and processes)
   c.eval_batch_size = 256            # global evaluation batch; the last one is padded and masked

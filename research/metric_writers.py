@@ -88,6 +88,8 @@ def plot_learning_curves(workdir: str, rows: Sequence[dict[str, Any]] | None = N
   rows = read_metrics(workdir) if rows is None else rows
   series: dict[str, dict[str, dict[int, float]]] = collections.defaultdict(lambda: collections.defaultdict(dict))
   for r in rows:
+    if r.get("split") == "diagnostics":  # many per-layer series: research.diagnostics plots those
+      continue
     for k, v in r.items():
       if k in ("step", "split", "time") or not isinstance(v, (int, float)):
         continue

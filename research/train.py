@@ -26,14 +26,15 @@ import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from research import metrics as metrics_lib
 from research import faults, registry, sharding
+from research import metrics as metrics_lib
 from research.checkpoint import Checkpointer, abstract
 from research.data import get_dataset
 from research.data.base import ArraySource, Dataset, Source
 from research.data.pipeline import BatchStream, iterate
+from research.diagnostics import make_diagnostics_fn, plot_gradient_norms
 from research.errors import NonFiniteError, UserError
-from research.metric_writers import MetricWriter, markdown_table, plot_learning_curves, write_results
+from research.metric_writers import MetricWriter, markdown_table, plot_learning_curves, read_metrics, write_results
 from research.optim import make_optimizer
 from research.workdir import Workdir
 
@@ -136,6 +137,17 @@ def weight_penalty(params: Any, l1: float, l2: float) -> jax.Array:
   return total
 
 
+def apply_max_norm(params: Any, limit: float) -> Any:
+  """Max-norm constraint (Srebro et al.; used with dropout by Hinton et al. 2012): each kernel's
+  columns — one unit's incoming weights — are rescaled to L2 norm ≤ limit."""
+  def clip(path, leaf):
+    if getattr(path[-1], "key", None) != "kernel" or leaf.ndim < 2:
+      return leaf
+    norms = jnp.sqrt(jnp.sum(jnp.square(leaf), axis=tuple(range(leaf.ndim - 1)), keepdims=True))
+    return leaf * jnp.minimum(1.0, limit / jnp.maximum(norms, 1e-12))
+  return jax.tree_util.tree_map_with_path(clip, params)
+
+
 def validate_config(config: ConfigDict) -> None:
   """Range checks the type system of ConfigDict cannot express. One clear line per problem."""
   def positive(name: str, value: Any) -> None:
@@ -161,6 +173,13 @@ def validate_config(config: ConfigDict) -> None:
   for key in ("dtype", "param_dtype"):
     if config.get(key, "float32") not in ("float32", "bfloat16", "float16"):
       raise UserError(f"config.{key}={config[key]!r} must be float32, bfloat16 or float16")
+  es = config.get("early_stopping") or {}
+  if es.get("patience", 0) < 0 or es.get("mode", "max") not in ("max", "min"):
+    raise UserError("config.early_stopping.patience must be >= 0 and mode 'max' or 'min'")
+  if es.get("patience", 0) > 0 and not (config.get("eval_every_steps", -1) or 0) > 0:
+    raise UserError("config.early_stopping needs config.eval_every_steps > 0 (it decides at evaluations)")
+  if config.get("max_norm", 0.0) < 0:
+    raise UserError(f"config.max_norm={config.max_norm} must be >= 0")
   if config.get("mode", "train") not in ("train", "evaluate"):
     raise UserError(f"config.mode={config.mode!r} must be 'train' or 'evaluate'")
 
@@ -182,6 +201,7 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
   l1, l2 = float(config.get("l1_penalty", 0.0)), float(config.get("l2_penalty", 0.0))
   accum = int(config.get("grad_accum_steps", 1))
   ema_decay = float(config.get("ema_decay", 0.0))
+  max_norm = float(config.get("max_norm", 0.0))
 
   def grads_of(params, model_state, batch, rngs, scale):
     def loss_fn(params):
@@ -240,6 +260,8 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
       grow = good >= loss_scale["period"]
       new_scale = jnp.where(grads_finite, jnp.where(grow, scale * 2.0, scale), jnp.maximum(scale / 2.0, 1.0))
       loss_scale = {"scale": new_scale, "good_steps": jnp.where(grow, 0, good), "period": loss_scale["period"]}
+    if max_norm:
+      params = apply_max_norm(params, max_norm)
     ema = state.ema_params
     if ema is not None:
       ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p.astype(e.dtype), ema, params)
@@ -411,7 +433,6 @@ class Trainer:
 
   # -- the run ------------------------------------------------------------------------------------
   def run(self) -> dict[str, dict[str, float]]:
-    config = self.config
     self.workdir.acquire()
     try:
       return self._run()
@@ -442,7 +463,7 @@ class Trainer:
         self._last_step, self.state = int(jax.device_get(state.step)), state
         final = self.evaluate(state)
       else:
-        state = self._train_loop(state, data_position, checkpointer, writer)
+        state = self._train_loop(state, data_position, checkpointer, writer, meta if restored else {})
         final = self.evaluate(state)
       step = self._last_step
       for split, values in final.items():
@@ -454,11 +475,29 @@ class Trainer:
     return final
 
   def _train_loop(self, state: TrainState, data_position: int, checkpointer: Checkpointer,
-                  writer: MetricWriter) -> TrainState:
-    """Trains from `state` to total_steps; returns the final state (checkpointed)."""
+                  writer: MetricWriter, meta: dict[str, Any] | None = None) -> TrainState:
+    """Trains from `state` to total_steps (or until early stopping); returns the final state.
+
+    With early stopping the returned state is the best one, restored from WORKDIR/best_checkpoint/.
+    """
     config = self.config
     step = int(jax.device_get(state.step))
     acc = self._zeros()
+    es_cfg = config.get("early_stopping") or {}
+    es_on = es_cfg.get("patience", 0) > 0
+    es = dict((meta or {}).get("early_stopping") or {"best": None, "best_step": None, "bad_evals": 0,
+                                                       "stopped": False})
+    best_ckpt = Checkpointer(self.workdir.file("best_checkpoint"), keep=1, async_save=False) if es_on else None
+    diagnose = None
+    if config.get("diagnostics", False):
+      diagnose = make_diagnostics_fn(self.model, self.task, self.tx, self.mutable)
+      if step == 0:  # the picture at initialization
+        first = sharding.to_global(self.train_stream[data_position], self.mesh)
+        writer.write(0, "diagnostics", {k: float(v) for k, v in jax.device_get(diagnose(state, first)).items()},
+                     console=False)
+
+    def save_meta() -> dict[str, Any]:
+      return {"data_position": data_position, "early_stopping": es}
     log_every, eval_every = config.log_every_steps, config.get("eval_every_steps", -1)
     last_checked = step
 
@@ -472,8 +511,8 @@ class Trainer:
 
     profile_first, profile_last = (tuple(config.get("profile_steps", (-1, -1))) + (-1, -1))[:2]
     profiling = False
-    batches = iterate(self.train_stream, start=data_position, stop=data_position + self.total_steps - step)
-    for batch in batches:
+    stop = data_position + (0 if es["stopped"] else self.total_steps - step)
+    for batch in iterate(self.train_stream, start=data_position, stop=stop):
       if step + 1 == profile_first and self.workdir.is_writer:
         jax.profiler.start_trace(self.workdir.file("profile"))
         profiling = True
@@ -494,23 +533,61 @@ class Trainer:
         writer.write(step, "train", values)
         acc = self._zeros()
         last_checked = step
+        if diagnose is not None:
+          values = jax.device_get(diagnose(state, sharding.to_global(batch, self.mesh)))
+          writer.write(step, "diagnostics", {k: float(v) for k, v in values.items()}, console=False)
       if not is_last and eval_every and eval_every > 0 and step % eval_every == 0:
-        for split, values in self.evaluate(state, step).items():
+        results = self.evaluate(state, step)
+        for split, values in results.items():
           writer.write(step, split, values)
-      if checkpointer.should_save(step) or is_last:
+        if es_on:
+          self._early_stopping_update(es, es_cfg, results, step, state, best_ckpt)
+      if checkpointer.should_save(step) or is_last or es["stopped"]:
         if last_checked != step:
           check_finite(acc)
-        checkpointer.save(step, state, {"data_position": data_position}, force=is_last)
+        checkpointer.save(step, state, save_meta(), force=is_last or es["stopped"])
         faults.maybe_kill("save", step)
+      if es["stopped"]:
+        print(f"early stopping at step {step}: {es_cfg.metric} on {es_cfg.split} has not improved for "
+              f"{es['bad_evals']} evaluations", flush=True)
+        break
     checkpointer.wait()
     self._last_step = step
+    if es_on and es["best_step"] is not None:
+      restored = best_ckpt.restore_latest(abstract(state))
+      if restored is None:
+        raise UserError(f"early stopping: {best_ckpt.directory} has no readable checkpoint; "
+                        "delete the workdir's checkpoints to retrain")
+      self._last_step, state, _ = restored
+      print(f"early stopping: restored the best step {self._last_step} "
+            f"({es_cfg.metric} on {es_cfg.split} = {es['best']:.4f})", flush=True)
+      best_ckpt.close()
     self.state = state
     return state
+
+  def _early_stopping_update(self, es: dict[str, Any], cfg: ConfigDict, results: dict[str, dict[str, float]],
+                             step: int, state: TrainState, best_ckpt: Checkpointer) -> None:
+    if cfg.split not in results or cfg.metric not in results[cfg.split]:
+      raise UserError(f"early stopping watches {cfg.metric!r} on split {cfg.split!r}, which the evaluation does not "
+                      f"produce (splits: {', '.join(results)}); set config.dataset.validation_fraction or "
+                      "config.early_stopping.split/metric")
+    value = results[cfg.split][cfg.metric]
+    better = (es["best"] is None or (value > es["best"] + cfg.min_delta if cfg.mode == "max"
+                                     else value < es["best"] - cfg.min_delta))
+    if better:
+      es.update(best=value, best_step=step, bad_evals=0)
+      best_ckpt.save(step, state, {"metric": value}, force=True)
+      best_ckpt.wait()
+    else:
+      es["bad_evals"] += 1
+      es["stopped"] = es["bad_evals"] >= cfg.patience
 
   def write_summary(self, final: dict[str, dict[str, float]]) -> None:
     if not self.workdir.is_writer:
       return
     plot_learning_curves(self.workdir.path)
+    if self.config.get("diagnostics", False):
+      plot_gradient_norms(read_metrics(self.workdir.path), self.workdir.file("plots", "gradient_norms.png"))
     names = sorted({k for v in final.values() for k in v})
     table = markdown_table(["split", *names], [[s, *[v.get(n, float("nan")) for n in names]] for s, v in final.items()])
     info = self.summary or {}

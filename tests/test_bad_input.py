@@ -59,7 +59,7 @@ def trained(tmp_path_factory, data_dir):
 
 def _check_one_error_line(r: subprocess.CompletedProcess, expected: str | None) -> str:
   assert r.returncode != 0, r.stdout[-1000:]
-  lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
+  lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
   assert len(lines) == 1, r.stderr[-3000:]
   assert lines[0].startswith("error: ")
   if expected:

@@ -3,6 +3,7 @@ against exact log Z."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -106,7 +107,8 @@ def test_exact_log_partition_gaussian_matches_quadrature():
   config = rbm.RBMConfig(kind="gaussian", num_visible=1, num_hidden=3, learn_sigma=True)
   params = _random_params(config, jax.random.key(3))
   grid = jnp.linspace(-15.0, 15.0, 60001)[:, None]
-  log_integrand = -rbm.free_energy(config, params, grid)
+  log_integrand = jax.jit(rbm.free_energy, static_argnums=0)(config, params, grid)
+  log_integrand = -log_integrand
   numeric = jax.nn.logsumexp(log_integrand) + jnp.log(grid[1, 0] - grid[0, 0])
   np.testing.assert_allclose(rbm.exact_log_partition(config, params), numeric, rtol=1e-4)
 
@@ -118,12 +120,13 @@ def test_manual_cd_gradient_equals_free_energy_difference_gradient():
     v_pos = jax.random.uniform(jax.random.key(5), (8, 6))
     v_neg = jax.random.uniform(jax.random.key(6), (5, 6))
     got = rbm.cd_gradient(config, params, v_pos, rbm.transform(params, v_pos), v_neg, rbm.transform(params, v_neg))
-    want = jax.grad(lambda p: jnp.mean(rbm.free_energy(config, p, v_neg)) - jnp.mean(rbm.free_energy(config, p, v_pos)))(
-        params)
+    want = jax.jit(jax.grad(
+        lambda p: jnp.mean(rbm.free_energy(config, p, v_neg)) - jnp.mean(rbm.free_energy(config, p, v_pos))))(params)
     for name in got:
       np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-6, err_msg=f"{kind} {name}")
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 5))
 def _mean_cd_gradient(config, cd, params, data, key, repeats):
   keys = jax.random.split(key, repeats)
   grads = jax.vmap(lambda k: rbm.contrastive_divergence(config, cd, params, data, k)[0])(keys)
@@ -137,7 +140,7 @@ def _flat(tree):
 def test_cd_gradient_agrees_with_exact_log_likelihood_gradient(tiny):
   config, params = tiny
   data = _binary_data(jax.random.key(7), 32, 6)
-  exact = _flat(jax.grad(lambda p: rbm.exact_log_likelihood(config, p, data))(params))
+  exact = _flat(jax.jit(jax.grad(lambda p: rbm.exact_log_likelihood(config, p, data)))(params))
   for k, min_cos, min_sign in ((1, 0.8, 0.75), (10, 0.97, 0.9)):
     cd = rbm.CDConfig(k=k, sample_visible=True)
     est = _flat(_mean_cd_gradient(config, cd, params, data, jax.random.key(8), 400))
@@ -176,9 +179,9 @@ def test_weight_decay_and_momentum_enter_the_update_as_documented(tiny):
   key1, key2 = jax.random.key(14), jax.random.key(15)
 
   def step(cd, params, velocity, key):
-    copy = lambda t: jax.tree.map(jnp.copy, t)  # rbm_train_step donates the state
-    state = rbm.init_train_state(config, cd, key, 8, params=copy(params))
-    state = state.replace(velocity=copy(velocity))
+    # rbm_train_step donates the state, so hand it copies
+    state = rbm.init_train_state(config, cd, key, 8, params=jax.tree.map(jnp.copy, params))
+    state = state.replace(velocity=jax.tree.map(jnp.copy, velocity))
     new, _ = rbm.rbm_train_step(state, batch, key)
     return new
 

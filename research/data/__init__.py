@@ -8,8 +8,11 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data import images  # noqa: F401  (registers digits, fashion_mnist)
-from research.data import synthetic, translation  # noqa: F401  (bible_zh_en, parallel_text, tfds_translation, synthetic_seq)
+from research.data import (  # noqa: F401  (bible_zh_en, parallel_text, tfds_translation, synthetic_seq)
+  images,  # noqa: F401  (registers digits, fashion_mnist)
+  synthetic,
+  translation,
+)
 from research.data.base import Dataset
 
 tfds.disable_progress_bar()  # the console is for training progress; preparation is quick

@@ -131,7 +131,7 @@ def _official(name: str, cfg: ConfigDict, data_dir: str, how: str) -> Dataset:
   except Exception as e:  # network errors, unknown names, ... → one line
     raise missing_data_error(name, f"{how} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
   info = {}
-  for key, feature in builder.info.features.items():
+  for feature in builder.info.features.values():
     if isinstance(feature, tfds.features.ClassLabel):
       info["num_classes"] = feature.num_classes
     if isinstance(feature, (tfds.features.Image, tfds.features.Tensor)):

@@ -195,67 +195,42 @@ def _draw_vectorized(u: jax.Array, z: jax.Array, num_topics: int,
   return new
 
 
-def _block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta, *, num_chunks: int):
-  """AD-LDA sweep of one block: its chunks in turn, all tokens of a chunk drawn at once.
+def _chunk_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):
+  """Draws every token of one chunk of one block at once against the current counts (own assignment excluded).
 
-  words, docs, mask, z, u: the block's tokens, shape [..., T] with T = num_chunks · Tc (chunk-major);
-  n_dk: int32[Dl, K]; n_kw: int32[K, V]; n_k: int32[K]; alpha: float32[K]; beta: float32[V].
-  Each chunk sees the document–topic counts and this block's own topic–word changes as of the previous chunk
-  (the block's local copy in AD-LDA); other blocks' changes arrive only through the caller's reconciliation.
-  Returns (new z [..., T], n_dk int32[Dl, K], n_kw int32[K, V] and n_k int32[K] = the input counts plus this
-  block's changes).
+  words, docs, mask, z, u: the chunk's tokens, any shape ([1, Tc] here); n_dk: int32[Dl, K]; n_kw: int32[K, V];
+  n_k: int32[K]; alpha: float32[K]; beta: float32[V].
+  Returns (new z, same shape; n_dk, n_kw, n_k with the chunk's tokens moved to their new topics).
   """
   num_topics, vocab_size = n_kw.shape
   num_slots = n_dk.shape[0]
-  beta_sum = jnp.sum(beta)
-  shape = z.shape
-  chunked = [a.reshape(num_chunks, -1) for a in (words, docs, mask, z, u)]
+  # Small tables computed once per chunk, so the per-token pass is gathers and multiplies only:
+  # word[k, w] = (n_kw + b_w) / (n_k + sum b), the same with the token's own count removed, and
+  # doc[k, d] = n_dk + a_k (transposed: one contiguous row per topic). They are written as (diagonal) matmuls
+  # on purpose: XLA may fuse elementwise tables into each of the 2K gathers, which then become 2K separate passes
+  # over the tokens (measured up to 5x slower on CPU); a dot is never fused into its consumers.
+  n_kw_f = n_kw.astype(jnp.float32) + beta[None, :]
+  n_k_f = n_k.astype(jnp.float32) + jnp.sum(beta)
+  hi = jax.lax.Precision.HIGHEST
+  word = jnp.dot(jnp.diag(1.0 / n_k_f), n_kw_f, precision=hi)
+  word_own = jnp.dot(jnp.diag(1.0 / (n_k_f - 1.0)), n_kw_f - 1.0, precision=hi)
+  doc = jax.lax.dot_general(jnp.eye(num_topics, dtype=jnp.float32), n_dk.astype(jnp.float32) + alpha,
+                            (((1,), (1,)), ((), ())), precision=hi)   # [K, Dl]
+  own_weight = word_own[z, words] * (doc[z, docs] - 1.0)
 
-  def draw(counts, xs):
-    n_dk, n_kw, n_k = counts
-    words, docs, mask, z, u = xs
-    # Small tables computed once per chunk, so the per-token pass is gathers and multiplies only:
-    # word[k, w] = (n_kw + b_w) / (n_k + sum b), the same with the token's own count removed, and
-    # doc[k, d] = n_dk + a_k (transposed: one contiguous row per topic). They are written as (diagonal) matmuls
-    # on purpose: XLA fuses elementwise tables into each of the 2K gathers, which then become 2K separate passes
-    # over the tokens (measured up to 5x slower on CPU); a dot is never fused into its consumers.
-    n_kw_f = n_kw.astype(jnp.float32) + beta[None, :]
-    n_k_f = n_k.astype(jnp.float32) + beta_sum
-    hi = jax.lax.Precision.HIGHEST
-    word = jnp.dot(jnp.diag(1.0 / n_k_f), n_kw_f, precision=hi)
-    word_own = jnp.dot(jnp.diag(1.0 / (n_k_f - 1.0)), n_kw_f - 1.0, precision=hi)
-    doc = jax.lax.dot_general(jnp.eye(num_topics, dtype=jnp.float32), n_dk.astype(jnp.float32) + alpha,
-                              (((1,), (1,)), ((), ())), precision=hi)   # [K, Dl]
-    own_weight = word_own[z, words] * (doc[z, docs] - 1.0)
+  def weight(k, own):
+    return jnp.where(own, own_weight, word[k][words] * doc[k][docs])
 
-    def weight(k, own):
-      return jnp.where(own, own_weight, word[k][words] * doc[k][docs])
-
-    return _draw_vectorized(u, z, num_topics, weight) * mask
-
-  def update(counts, xs, new_z):
-    # Move each token from its old topic to its new one; flat 1-D scatters are ~2x faster than 2-D ones on CPU.
-    n_dk, n_kw, n_k = counts
-    words, docs, mask, z, _ = xs
-    one = mask.reshape(-1).astype(jnp.int32)
-    d, w, old, new = docs.reshape(-1), words.reshape(-1), z.reshape(-1), new_z.reshape(-1)
-    n_dk = n_dk.reshape(-1).at[d * num_topics + old].add(-one).at[d * num_topics + new].add(one)
-    n_kw = n_kw.reshape(-1).at[old * vocab_size + w].add(-one).at[new * vocab_size + w].add(one)
-    n_k = n_k.at[old].add(-one).at[new].add(one)
-    return n_dk.reshape(num_slots, num_topics), n_kw.reshape(num_topics, vocab_size), n_k
-
-  # A Python loop, not lax.scan: under scan XLA split the fused per-token pass into 2K loops (measured 5x slower).
-  # The output z is assembled BEFORE the last count update, which then reads it back: if the last chunk's draws
-  # fed both the output and the scatters, XLA recomputed or split the per-token pass (measured 5-10x slower).
-  counts, outs = (n_dk, n_kw, n_k), []
-  for c in range(num_chunks):
-    xs = tuple(a[c] for a in chunked)
-    outs.append(draw(counts, xs))
-    if c < num_chunks - 1:
-      counts = update(counts, xs, outs[-1])
-  new_z = outs[0].reshape(shape) if num_chunks == 1 else jnp.concatenate(outs).reshape(shape)
-  counts = update(counts, tuple(a[-1] for a in chunked), new_z.reshape(num_chunks, -1)[-1])
-  return (new_z,) + counts
+  # new_z keeps the token arrays' shape: reshaping it for the output made XLA recompute the whole per-token pass
+  # in each consumer (measured 10x slower on CPU); the scatters below flatten their own inputs instead.
+  new_z = _draw_vectorized(u, z, num_topics, weight) * mask
+  # Move each token from its old topic to its new one; flat 1-D scatters are ~2x faster than 2-D ones on CPU.
+  one = mask.reshape(-1).astype(jnp.int32)
+  d, w, old, new = docs.reshape(-1), words.reshape(-1), z.reshape(-1), new_z.reshape(-1)
+  n_dk = n_dk.reshape(-1).at[d * num_topics + old].add(-one).at[d * num_topics + new].add(one)
+  n_kw = n_kw.reshape(-1).at[old * vocab_size + w].add(-one).at[new * vocab_size + w].add(one)
+  n_k = n_k.at[old].add(-one).at[new].add(one)
+  return new_z, n_dk.reshape(num_slots, num_topics), n_kw.reshape(num_topics, vocab_size), n_k
 
 
 def _exact_block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):
@@ -282,28 +257,24 @@ def _exact_block_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):
 def make_sweep(sampler: str, layout: TokenLayout, mesh: Mesh | None = None):
   """Returns `sweep(state, key, step int32[], alpha float32[K], beta float32[V]) -> state` over `layout`.
 
-  The sweep draws with fold_in(key, step) inside the jitted function (a host-side fold_in per sweep measured
-  several ms of dispatch, more than a whole sweep of a 30k-token corpus).
-
   sampler: 'exact' (needs a 1-block layout) or 'parallel' (one block per device of `mesh`, default: a mesh over
-  the first `layout.num_blocks` devices). The token arrays are arguments of module-level jitted functions, not
-  constants, so corpora of the same (bucketed) shape share one compiled program.
+  the first `layout.num_blocks` devices). Random numbers come from fold_in(key, step) inside the jitted functions
+  (a host-side fold_in per sweep measured several ms of dispatch, more than a sweep of a 30k-token corpus). The
+  token arrays are arguments, not constants, so corpora of the same (bucketed) shape share compiled programs.
   """
-  words, docs, mask = (jnp.asarray(a) for a in (layout.words, layout.docs, layout.mask))
   if sampler == "exact":
     if layout.num_blocks != 1:
       raise ValueError(f"the exact sampler needs a 1-block layout, got {layout.num_blocks} blocks")
+    words, docs, mask = (jnp.asarray(a) for a in (layout.words, layout.docs, layout.mask))
     return functools.partial(_exact_sweep, words, docs, mask)
   if sampler != "parallel":
     raise ValueError(f"unknown sampler {sampler!r}; use 'exact' or 'parallel'")
   if layout.num_blocks == 1 and mesh is None:
-    return functools.partial(_single_block_sweep, words, docs, mask, num_chunks=layout.num_chunks)
+    return _ParallelSweep(layout, None)
   mesh = mesh or block_mesh(layout.num_blocks)
   if mesh.devices.size != layout.num_blocks:
     raise ValueError(f"mesh has {mesh.devices.size} devices but the layout has {layout.num_blocks} blocks")
-  sharding = jax.sharding.NamedSharding(mesh, P(BLOCK_AXIS))
-  words, docs, mask = (jax.device_put(a, sharding) for a in (words, docs, mask))
-  return functools.partial(_sharded_sweep(mesh, layout.num_chunks), words, docs, mask)
+  return _ParallelSweep(layout, mesh)
 
 
 @jax.jit
@@ -314,43 +285,94 @@ def _exact_sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta)
   return SamplerState(z[None], n_dk[None], n_kw, n_k)
 
 
-@functools.partial(jax.jit, static_argnames=("num_chunks",))
-def _single_block_sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta, *,
-                        num_chunks: int) -> SamplerState:
-  # One block: the psum is the identity, and calling the block sweep directly lets XLA fuse the whole per-token
-  # pass into one loop (under shard_map the same sweep measured 2-3x slower on a 2-core CPU).
-  # Same stream as block 0 of the sharded sweep.
-  u = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, step), 0), words.shape)
-  z, n_dk, n_kw, n_k = _block_sweep(words, docs, mask, state.z, state.n_dk[0], state.n_kw, state.n_k, u,
-                                    alpha, beta, num_chunks=num_chunks)
-  return SamplerState(z, n_dk[None], n_kw, n_k)
+class _ParallelSweep:
+  """AD-LDA sweep: blocks (one per device) in parallel; within a block, its chunks in turn, all tokens of a chunk
+  drawn at once. A chunk sees its block's document–topic counts and its block's own topic–word changes as of the
+  previous chunk (AD-LDA's local copy); other blocks' changes arrive once per sweep, by one psum.
+
+  Each chunk is its own jitted call (chunks chained inside one jit made XLA split the fused per-token pass into
+  2K separate loops, measured 5x slower on CPU).
+  """
+
+  def __init__(self, layout: TokenLayout, mesh: Mesh | None):
+    self.mesh = mesh
+    self.num_chunks = layout.num_chunks
+    tc = layout.words.shape[1] // layout.num_chunks
+    put = jnp.asarray if mesh is None else (
+        lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P(BLOCK_AXIS))))
+    self.chunks = [tuple(put(a[:, c * tc:(c + 1) * tc]) for a in (layout.words, layout.docs, layout.mask))
+                   for c in range(layout.num_chunks)]
+    if mesh is not None:
+      self.chunk_fn, self.begin, self.reconcile = _sharded_fns(mesh)
+
+  def __call__(self, state: SamplerState, key, step, alpha, beta) -> SamplerState:
+    if self.mesh is None:
+      n_dk, n_kw, n_k = state.n_dk, state.n_kw, state.n_k
+      new = []
+      for c, (words, docs, mask) in enumerate(self.chunks):
+        z, n_dk, n_kw, n_k = _single_chunk(words, docs, mask, state.z, n_dk, n_kw, n_k, key, step, alpha, beta,
+                                           chunk=c)
+        new.append(z)
+      z = new[0] if len(new) == 1 else jnp.concatenate(new, axis=1)
+      return SamplerState(z, n_dk, n_kw, n_k)
+    n_dk, kw_local, k_local = state.n_dk, *self.begin(state.n_kw, state.n_k)
+    new = []
+    for c, (words, docs, mask) in enumerate(self.chunks):
+      z, n_dk, kw_local, k_local = self.chunk_fn(words, docs, mask, state.z, n_dk, kw_local, k_local, key, step,
+                                                 alpha, beta, chunk=c)
+      new.append(z)
+    z = new[0] if len(new) == 1 else jnp.concatenate(new, axis=1)
+    n_kw, n_k = self.reconcile(state.n_kw, state.n_k, kw_local, k_local)
+    return SamplerState(z, n_dk, n_kw, n_k)
+
+
+def _chunk_of(z, tc: int, chunk: int):
+  return jax.lax.slice_in_dim(z, chunk * tc, (chunk + 1) * tc, axis=1)
+
+
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _single_chunk(words, docs, mask, z, n_dk, n_kw, n_k, key, step, alpha, beta, *, chunk: int):
+  # Same random stream as block 0 of the sharded sweep.
+  u = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, step), 0), chunk),
+                         words.shape)
+  new_z, n_dk, n_kw, n_k = _chunk_sweep(words, docs, mask, _chunk_of(z, words.shape[1], chunk), n_dk[0], n_kw, n_k,
+                                        u, alpha, beta)
+  return new_z, n_dk[None], n_kw, n_k
 
 
 @functools.lru_cache(maxsize=8)
-def _sharded_sweep(mesh: Mesh, num_chunks: int):
-  """The parallel sweep with one block per device of `mesh`, topic–word counts reconciled by one psum."""
-  blocked = P(BLOCK_AXIS)
+def _sharded_fns(mesh: Mesh):
+  """(chunk_fn, begin, reconcile) for one block per device of `mesh`; topic–word counts are per-block copies
+  [S, K, V] during a sweep and are reconciled by one psum at its end."""
+  blocked, rep = P(BLOCK_AXIS), P()
+  num_blocks = mesh.devices.size
 
-  def shard_fn(words, docs, mask, z, n_dk, n_kw, n_k, key, alpha, beta):
-    # Each device draws its block with its own random stream.
-    key = jax.random.fold_in(key, jax.lax.axis_index(BLOCK_AXIS))
-    u = jax.random.uniform(key, words.shape)
-    new_z, new_dk, kw, k = _block_sweep(words, docs, mask, z, n_dk[0], n_kw, n_k, u, alpha, beta,
-                                        num_chunks=num_chunks)
-    # Reconcile: every block started from the same counts, so the new global counts are the start plus the sum
-    # of all blocks' changes.
-    return (new_z, new_dk[None], n_kw + jax.lax.psum(kw - n_kw, BLOCK_AXIS),
-            n_k + jax.lax.psum(k - n_k, BLOCK_AXIS))
+  @functools.partial(jax.jit, static_argnames=("chunk",))
+  def chunk_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta, *, chunk: int):
+    def shard_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta):
+      key = jax.random.fold_in(jax.random.fold_in(key, step), jax.lax.axis_index(BLOCK_AXIS))
+      u = jax.random.uniform(jax.random.fold_in(key, chunk), words.shape)
+      new_z, dk, kw, k = _chunk_sweep(words, docs, mask, _chunk_of(z, words.shape[1], chunk), n_dk[0],
+                                      kw_local[0], k_local[0], u, alpha, beta)
+      return new_z, dk[None], kw[None], k[None]
+    return jax.shard_map(shard_fn, mesh=mesh, in_specs=(blocked,) * 7 + (rep,) * 4, out_specs=(blocked,) * 4,
+                         check_vma=False)(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta)
 
-  mapped = jax.shard_map(shard_fn, mesh=mesh,
-                         in_specs=(blocked, blocked, blocked, blocked, blocked, P(), P(), P(), P(), P()),
-                         out_specs=(blocked, blocked, P(), P()), check_vma=False)
+  sharding = jax.sharding.NamedSharding(mesh, blocked)
+
+  @functools.partial(jax.jit, out_shardings=(sharding, sharding))
+  def begin(n_kw, n_k):
+    return (jnp.broadcast_to(n_kw, (num_blocks,) + n_kw.shape), jnp.broadcast_to(n_k, (num_blocks,) + n_k.shape))
 
   @jax.jit
-  def sweep(words, docs, mask, state: SamplerState, key, step, alpha, beta) -> SamplerState:
-    key = jax.random.fold_in(key, step)
-    return SamplerState(*mapped(words, docs, mask, state.z, state.n_dk, state.n_kw, state.n_k, key, alpha, beta))
-  return sweep
+  def reconcile(n_kw, n_k, kw_local, k_local):
+    def shard_fn(n_kw, n_k, kw_local, k_local):
+      # Every block started from the same counts: new = start + the sum of all blocks' changes.
+      return n_kw + jax.lax.psum(kw_local[0] - n_kw, BLOCK_AXIS), n_k + jax.lax.psum(k_local[0] - n_k, BLOCK_AXIS)
+    return jax.shard_map(shard_fn, mesh=mesh, in_specs=(rep, rep, blocked, blocked), out_specs=(rep, rep),
+                         check_vma=False)(n_kw, n_k, kw_local, k_local)
+
+  return chunk_fn, begin, reconcile
 
 
 def block_mesh(num_blocks: int) -> Mesh:

@@ -45,6 +45,7 @@ class MLP(nn.Module):
   norm: str = "none"            # "none" | "batch" | "layer"
   dropout_rate: float | Sequence[float] = 0.0  # one rate or one per hidden layer
   input_dropout_rate: float = 0.0
+  input_noise_std: float = 0.0  # Gaussian noise added to the inputs in training (the notes' "noise" remedy)
   dtype: Any = jnp.float32        # compute dtype
   param_dtype: Any = jnp.float32
 
@@ -64,6 +65,8 @@ class MLP(nn.Module):
     rates = (self.dropout_rate if isinstance(self.dropout_rate, Sequence)
              else [self.dropout_rate] * len(self.hidden_sizes))
     x = x.reshape((x.shape[0], -1)).astype(self.dtype)
+    if self.input_noise_std and train:
+      x = x + self.input_noise_std * jax.random.normal(self.make_rng("noise"), x.shape, self.dtype)
     if self.input_dropout_rate:
       x = nn.Dropout(self.input_dropout_rate, deterministic=not train)(x)
     for i, width in enumerate(self.hidden_sizes):
