@@ -247,7 +247,7 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
     loss_scale = state.loss_scale
     if loss_scale is not None:
       grads = jax.tree.map(lambda g: g / scale, grads)
-    grad_norm = optax.global_norm(grads)
+    grad_norm = optax.tree.norm(grads)
     grads_finite = jnp.isfinite(grad_norm)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)

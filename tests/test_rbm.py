@@ -137,19 +137,27 @@ def _flat(tree):
   return np.concatenate([np.ravel(tree[k]) for k in ("w", "b_v", "b_h")])
 
 
-def test_cd_gradient_agrees_with_exact_log_likelihood_gradient(tiny):
-  config, params = tiny
+def test_cd_gradient_agrees_with_exact_log_likelihood_gradient():
+  """CD-k averaged over 400 chains vs ∂/∂θ of the exact mean log-likelihood (log Z by enumeration).
+
+  With weights of scale 1, CD-1 is visibly biased (relative error ≈ 0.22, cosine ≈ 0.99 when written) and
+  CD-10 nearly exact (≈ 0.013): the bounds check the direction, the signs, and that the bias shrinks with k.
+  """
+  config = rbm.RBMConfig(num_visible=6, num_hidden=4)
+  params = _random_params(config, jax.random.key(0), scale=1.0)
   data = _binary_data(jax.random.key(7), 32, 6)
   exact = _flat(jax.jit(jax.grad(lambda p: rbm.exact_log_likelihood(config, p, data)))(params))
-  for k, min_cos, min_sign in ((1, 0.8, 0.75), (10, 0.97, 0.9)):
-    cd = rbm.CDConfig(k=k, sample_visible=True)
-    est = _flat(_mean_cd_gradient(config, cd, params, data, jax.random.key(8), 400))
+  rel_errors = []
+  for k, min_cos, min_sign in ((1, 0.95, 0.9), (10, 0.995, 1.0)):
+    est = _flat(_mean_cd_gradient(config, rbm.CDConfig(k=k), params, data, jax.random.key(8), 400))
     cos = est @ exact / (np.linalg.norm(est) * np.linalg.norm(exact))
     # entries whose exact value is tiny carry no sign information; judge the rest
     big = np.abs(exact) > 0.05 * np.abs(exact).max()
     sign_agree = np.mean(np.sign(est[big]) == np.sign(exact[big]))
     assert cos > min_cos, f"CD-{k}: cosine {cos:.3f}"
     assert sign_agree >= min_sign, f"CD-{k}: sign agreement {sign_agree:.2f}"
+    rel_errors.append(np.linalg.norm(est - exact) / np.linalg.norm(exact))
+  assert rel_errors[1] < 0.05 and rel_errors[1] < 0.5 * rel_errors[0], rel_errors
 
 
 def test_training_increases_exact_log_likelihood():

@@ -85,6 +85,8 @@ class GibbsLDA(TransformerMixin, BaseEstimator):
     transform_iterations: fold-in sweeps for `transform` (the first half is burn-in).
     log_every: record the joint log-likelihood every this many sweeps (and after the last one).
     num_devices: blocks (= devices) for the parallel sampler; None uses every visible device.
+    num_chunks: the parallel sampler draws each block in this many chunks per sweep, refreshing the counts between
+      chunks (1 = every token of a block at once; more = less stale counts, closer to sequential Gibbs).
 
   Fitted attributes: components_ float64[K, V] topic–word probabilities (rows sum to 1), doc_topic_ float64[D, K],
   loglikelihoods_ list[float] (joint log p(w, z), same definition as the `lda` package),
@@ -95,7 +97,8 @@ class GibbsLDA(TransformerMixin, BaseEstimator):
   def __init__(self, num_topics: int = 10, alpha=0.1, beta=0.01, num_iterations: int = 200,
                sampler: str = "parallel", seed: int = 0, burn_in: int | None = None, thin: int = 1,
                optimize_alpha: bool = False, optimize_beta: bool = False, optimize_interval: int = 10,
-               transform_iterations: int = 50, log_every: int = 10, num_devices: int | None = None):
+               transform_iterations: int = 50, log_every: int = 10, num_devices: int | None = None,
+               num_chunks: int = 4):
     self.num_topics = num_topics
     self.alpha = alpha
     self.beta = beta
@@ -110,6 +113,7 @@ class GibbsLDA(TransformerMixin, BaseEstimator):
     self.transform_iterations = transform_iterations
     self.log_every = log_every
     self.num_devices = num_devices
+    self.num_chunks = num_chunks
 
   # --------------------------------------------------------------------------------------------------------
   def _check_params(self) -> None:
@@ -122,6 +126,7 @@ class GibbsLDA(TransformerMixin, BaseEstimator):
     positive_int("optimize_interval", self.optimize_interval)
     positive_int("transform_iterations", self.transform_iterations)
     positive_int("log_every", self.log_every)
+    positive_int("num_chunks", self.num_chunks)
     if self.burn_in is not None:
       positive_int("burn_in", self.burn_in, 0)
       if self.burn_in >= self.num_iterations:
@@ -150,7 +155,8 @@ class GibbsLDA(TransformerMixin, BaseEstimator):
     alpha = _check_prior("alpha", self.alpha, self.num_topics)
     beta = _check_prior("beta", self.beta, v)
     doc_of, word_of = lda_sampler.tokens_from_counts(X)
-    layout = lda_sampler.make_layout(doc_of, word_of, d, v, self._num_blocks())
+    layout = lda_sampler.make_layout(doc_of, word_of, d, v, self._num_blocks(),
+                                     num_chunks=self.num_chunks if self.sampler == "parallel" else 1)
     key = jax.random.PRNGKey(self.seed)
     run = GibbsRun(layout, self.num_topics, alpha, beta, self.sampler, key)
     burn_in = self.num_iterations // 2 if self.burn_in is None else self.burn_in

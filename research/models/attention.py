@@ -86,7 +86,8 @@ class LuongStep(nn.Module):
     for i in range(self.num_layers):
       state, x = nn.OptimizedLSTMCell(self.hidden_dim, dtype=self.dtype, param_dtype=self.param_dtype,
                                       name=f"lstm_{i}")(states[i], x)
-      new_states.append(state)
+      # A scan carry must keep its dtype; with bfloat16 compute the cell would otherwise promote or demote it.
+      new_states.append(jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), state, states[i]))
     h = x
     if self.score in ("dot", "general"):
       # 'general' already applied W_a to the memory once per source (the keys), so both are a dot product.
@@ -101,7 +102,7 @@ class LuongStep(nn.Module):
     context = jnp.einsum("bs,bsh->bh", weights.astype(memory.dtype), memory)
     h_tilde = jnp.tanh(nn.Dense(self.hidden_dim, use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype,
                                 name="combine")(jnp.concatenate([context, h], axis=-1)))
-    return (tuple(new_states), h_tilde), (h_tilde, weights)
+    return (tuple(new_states), h_tilde.astype(feed.dtype)), (h_tilde, weights)
 
 
 _ScannedLuongStep = nn.scan(
@@ -174,10 +175,13 @@ class LuongSeq2Seq(nn.Module):
     lengths = valid.sum(axis=1).astype(jnp.int32)
     x = self.dropout(self.src_embed(src), deterministic=not train)
     finals = []
+    zeros = jnp.zeros((src.shape[0], self.hidden_dim), jnp.dtype(self.dtype))
+    # Start from a carry in the compute dtype so the RNN's scan carry keeps one dtype under bfloat16.
+    init = ((zeros, zeros), (zeros, zeros)) if self.bidirectional else (zeros, zeros)
     for i, layer in enumerate(self.encoder_layers):
       if i:
         x = self.dropout(x, deterministic=not train)
-      carry, x = layer(x, seq_lengths=lengths)
+      carry, x = layer(x, initial_carry=init, seq_lengths=lengths)
       finals.append(carry)
     if self.bidirectional:
       memory = self.bridge_memory(x)
