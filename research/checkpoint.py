@@ -8,12 +8,15 @@ None (the trainer then initializes from scratch).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from research.errors import UserError
 
@@ -42,24 +45,54 @@ class Checkpointer:
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta or {})), force=True)
 
   def restore_latest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
-    """(step, state, meta) of the newest checkpoint that restores, or None if there is none."""
+    """(step, state, meta) of the newest checkpoint that restores, or None if there is none.
+
+    Unreadable checkpoints are moved to CHECKPOINTS.corrupt/ (kept for inspection): left in place,
+    they would stop the resumed run from saving its own checkpoint at the same step.
+    """
     self.manager.reload()
-    for step in sorted(self.manager.all_steps(), reverse=True):
-      try:
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-      except Exception as e:
-        if "structures do not match" in str(e) or "shape" in str(e).lower() and "mismatch" in str(e).lower():
-          # Not damage: the config's model or optimizer differs from the one that wrote the checkpoint.
-          raise UserError(f"checkpoint {self.directory}/{step} was written by a different model or optimizer "
-                          "than this config builds; use a new --workdir (or restore the old config)") from None
-        # Truncated or corrupted files: fall back to the previous checkpoint.
-        first = str(e).splitlines()[0][:200] if str(e) else ""
-        print(f"warning: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: {first}); "
-              "falling back to the previous one", file=sys.stderr, flush=True)
-        continue
-      return step, restored.state, dict(restored.meta or {})
-    return None
+    bad: list[int] = []
+    found = None
+    hook = sys.unraisablehook
+    # orbax leaves the failed reads' coroutines behind; their tracebacks would bury the one warning line
+    sys.unraisablehook = lambda *_: None
+    try:
+      for step in sorted(self.manager.all_steps(), reverse=True):
+        try:
+          restored = self.manager.restore(step, args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+        except Exception as e:
+          if "structures do not match" in str(e) or "shape" in str(e).lower() and "mismatch" in str(e).lower():
+            # Not damage: the config's model or optimizer differs from the one that wrote the checkpoint.
+            raise UserError(f"checkpoint {self.directory}/{step} was written by a different model or optimizer "
+                            "than this config builds; use a new --workdir (or restore the old config)") from None
+          # Truncated or corrupted files: fall back to the previous checkpoint.
+          first = str(e).splitlines()[0][:200] if str(e) else ""
+          print(f"warning: checkpoint {self.directory}/{step} is unreadable ({type(e).__name__}: {first}); "
+                f"falling back to the previous one (moved to {self.directory}.corrupt/{step})",
+                file=sys.stderr, flush=True)
+          bad.append(step)
+          continue
+        found = step, restored.state, dict(restored.meta or {})
+        break
+      gc.collect()
+    finally:
+      sys.unraisablehook = hook
+    if bad:
+      self._quarantine(bad)
+    return found
+
+  def _quarantine(self, steps: list[int]) -> None:
+    if jax.process_index() == 0:
+      os.makedirs(self.directory + ".corrupt", exist_ok=True)
+      for step in steps:
+        target = os.path.join(self.directory + ".corrupt", str(step))
+        if os.path.exists(target):
+          target += time.strftime(".%Y%m%d-%H%M%S")
+        os.replace(os.path.join(self.directory, str(step)), target)
+    if jax.process_count() > 1:  # every process must see the move before the manager rescans
+      multihost_utils.sync_global_devices("research_checkpoint_quarantine")
+    self.manager.reload()
 
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())

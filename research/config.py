@@ -95,6 +95,17 @@ def base_config() -> ConfigDict:
   c.max_norm = 0.0                   # > 0: after each update, rescale each unit's incoming weights to norm ≤ this
   c.diagnostics = False              # per-layer gradient norms, update ratios, activation stats at log steps
 
+  c.pretrain = ConfigDict()
+  c.pretrain.kind = "none"           # greedy layer-wise pretraining of the MLP's hidden layers:
+                                     #   none | rbm | autoencoder | denoising_autoencoder
+  c.pretrain.epochs = 5              # epochs per layer
+  c.pretrain.batch_size = 64         # minibatch size per layer
+  c.pretrain.learning_rate = 0.05    # SGD learning rate per layer
+  c.pretrain.momentum = 0.5          # SGD momentum
+  c.pretrain.cd_k = 1                # RBM: Gibbs steps of contrastive divergence
+  c.pretrain.persistent = False      # RBM: persistent CD
+  c.pretrain.noise_level = 0.25      # denoising autoencoder: masking fraction
+
   c.early_stopping = ConfigDict()
   c.early_stopping.patience = 0      # stop after this many evaluations without improvement (0 = off)
   c.early_stopping.metric = "accuracy"  # metric watched on early_stopping.split

@@ -93,7 +93,7 @@ def zip(*sweeps: Sequence[Run]) -> list[Run]:  # noqa: A001  (the name a sweep f
   lengths = [len(s) for s in sweeps]
   if len(set(lengths)) > 1:
     raise UserError(f"hyper.zip got sweeps of different lengths {lengths}; they must have equal length")
-  return [_merge(parts, "hyper.zip") for parts in builtins.zip(*sweeps)]
+  return [_merge(parts, "hyper.zip") for parts in builtins.zip(*sweeps, strict=True)]
 
 
 def chain(*sweeps: Sequence[Run]) -> list[Run]:

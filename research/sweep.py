@@ -214,7 +214,7 @@ def name_runs(runs: Sequence[dict[str, Any]]) -> list[Run]:
     if name in names:  # only possible when sanitizing merged two values
       name = f"{name},run{len(names)}"
     names.append(name)
-  return [Run(name, dict(run)) for name, run in zip(names, runs)]
+  return [Run(name, dict(run)) for name, run in zip(names, runs, strict=True)]
 
 
 def main_args(config_arg: str, workdir: str, run: Run) -> list[str]:

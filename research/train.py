@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from research import faults, registry, sharding
+from research import faults, pretraining_stage, registry, sharding
 from research import metrics as metrics_lib
 from research.checkpoint import Checkpointer, abstract
 from research.data import get_dataset
@@ -180,6 +180,7 @@ def validate_config(config: ConfigDict) -> None:
     raise UserError("config.early_stopping needs config.eval_every_steps > 0 (it decides at evaluations)")
   if config.get("max_norm", 0.0) < 0:
     raise UserError(f"config.max_norm={config.max_norm} must be >= 0")
+  pretraining_stage.validate(config)
   if config.get("mode", "train") not in ("train", "evaluate"):
     raise UserError(f"config.mode={config.mode!r} must be 'train' or 'evaluate'")
 
@@ -463,6 +464,8 @@ class Trainer:
         self._last_step, self.state = int(jax.device_get(state.step)), state
         final = self.evaluate(state)
       else:
+        if restored is None and config.get("pretrain") is not None and config.pretrain.kind != "none":
+          state = pretraining_stage.run(self, state, writer)
         state = self._train_loop(state, data_position, checkpointer, writer, meta if restored else {})
         final = self.evaluate(state)
       step = self._last_step

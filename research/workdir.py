@@ -49,6 +49,8 @@ def check_path(workdir: str) -> str:
   parent = path
   while not os.path.exists(parent):
     parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise UserError(f"--workdir={workdir} is inside {parent}, which is a file; choose another path")
   if not os.access(parent, os.W_OK):
     raise UserError(f"--workdir={workdir} is not writable ({parent} denies write access); choose another path")
   return path
@@ -95,7 +97,10 @@ class Workdir:
     """Takes WORKDIR/.lock, refusing if a live run holds it."""
     if not self.is_writer:
       return
-    os.makedirs(self.path, exist_ok=True)
+    try:
+      os.makedirs(self.path, exist_ok=True)
+    except OSError as e:  # e.g. under /proc or /sys, where even root's access() check passes
+      raise UserError(f"--workdir={self.path} cannot be created ({e.strerror}); choose another path") from None
     f = self.file(LOCK_FILE)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for _ in range(2):

@@ -17,10 +17,10 @@ from research.lda import GibbsLDA, LDAInputError, metrics, synthetic, text
 from research.lda import sampler as S
 
 
-def _run_chain(X, num_topics, sampler, num_sweeps, alpha=0.5, beta=0.5, seed=0, check=None):
+def _run_chain(X, num_topics, sampler, num_sweeps, alpha=0.5, beta=0.5, seed=0, check=None, num_chunks=1):
   """Runs `num_sweeps` sweeps, calling check(state, layout) after each."""
   d, w = S.tokens_from_counts(sp.csr_matrix(X))
-  layout = S.make_layout(d, w, X.shape[0], X.shape[1], 1)
+  layout = S.make_layout(d, w, X.shape[0], X.shape[1], 1, num_chunks=num_chunks)
   state = S.init_state(layout, num_topics, jax.random.PRNGKey(seed))
   sweep = S.make_sweep(sampler, layout)
   a = jnp.full((num_topics,), alpha, jnp.float32)
@@ -54,11 +54,11 @@ def assert_count_invariants(state: S.SamplerState, layout: S.TokenLayout, X: np.
   np.testing.assert_array_equal(n_kw, want_kw)
 
 
-@pytest.mark.parametrize("sampler", ["exact", "parallel"])
-def test_count_invariants_after_every_sweep(sampler):
+@pytest.mark.parametrize("sampler,num_chunks", [("exact", 1), ("parallel", 1), ("parallel", 3)])
+def test_count_invariants_after_every_sweep(sampler, num_chunks):
   X = np.random.default_rng(0).poisson(0.6, size=(12, 30))
   X[3] = 0   # an empty document must not break anything
-  _run_chain(X, 4, sampler, 8, check=lambda st, lay: assert_count_invariants(st, lay, X, 4))
+  _run_chain(X, 4, sampler, 8, check=lambda st, lay: assert_count_invariants(st, lay, X, 4), num_chunks=num_chunks)
 
 
 def _enumerated_posterior(X, num_topics, alpha, beta):

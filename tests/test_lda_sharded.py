@@ -22,7 +22,7 @@ _SCRIPT = textwrap.dedent("""
     assert jax.device_count() == 8, jax.devices()
     X, topics = synthetic.bars_corpus(num_docs=300, doc_length=100, alpha=1.0, seed=0)
     d, w = S.tokens_from_counts(X)
-    layout = S.make_layout(d, w, X.shape[0], X.shape[1], 8)
+    layout = S.make_layout(d, w, X.shape[0], X.shape[1], 8, num_chunks=2)
     state = S.init_state(layout, 10, jax.random.PRNGKey(0))
     sweep = S.make_sweep("parallel", layout)
     a, b = jnp.full((10,), 1.0, jnp.float32), jnp.full((25,), 0.01, jnp.float32)

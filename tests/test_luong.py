@@ -114,3 +114,16 @@ def test_dropout_and_config_errors():
   for bad in (dict(score="additive"), dict(normalization="sparsemax"), dict(dropout_rate=1.0)):
     with pytest.raises(UserError):
       jax.eval_shape(_model(**bad).init, _key(0), src, tgt)
+
+
+def test_bfloat16_compute_keeps_carry_and_cache_dtypes():
+  src, tgt = _src(), _tgt()
+  model = _model(dtype="bfloat16", bidirectional=True, num_layers=2)
+  # Tracing alone catches a scan carry or cache whose dtype changes between steps.
+  shapes = jax.eval_shape(model.init, _key(0), src, tgt)
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(shapes))
+  assert jax.eval_shape(model.apply, shapes, src, tgt).dtype == jnp.float32
+  cache = jax.eval_shape(functools.partial(tr.init_decode_cache, model, src=src, max_len=T), shapes)
+  _, new_cache = jax.eval_shape(lambda v, c: tr.make_step_fn(model, v)(tgt[:, 0], c), shapes, cache)
+  assert jax.tree_util.tree_map(lambda a: a.dtype, new_cache) == jax.tree_util.tree_map(lambda a: a.dtype, cache)
+

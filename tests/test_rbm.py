@@ -277,6 +277,19 @@ def test_ais_log_partition_matches_exact_enumeration(digits_rbm):
   np.testing.assert_allclose(ll, rbm.exact_log_likelihood(config, params, x), atol=tol)
 
 
+def test_long_gibbs_chains_sample_the_model_distribution(tiny):
+  """Visible marginals of 2,000 chains after 200 sweeps match the exact marginals (enumeration)."""
+  config, params = tiny
+  vs = _all_states(6)
+  p_v = jax.nn.softmax(-rbm.free_energy(config, params, vs))
+  exact_marginals = p_v @ vs
+  v0 = jnp.zeros((2000, 6))
+  v, mean = rbm.sample_chain(config, params, v0, jax.random.key(30), 200)
+  assert v.shape == mean.shape == (2000, 6)
+  # 2,000 independent chains: std of each marginal ≤ 0.5/√2000 ≈ 0.011, so 0.05 is > 4 standard deviations
+  np.testing.assert_allclose(jnp.mean(v, 0), exact_marginals, atol=0.05)
+
+
 def test_exact_log_partition_refuses_large_models():
   with pytest.raises(UserError):
     config = rbm.RBMConfig(num_visible=30, num_hidden=30)

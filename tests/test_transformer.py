@@ -233,6 +233,11 @@ def test_bfloat16_compute_float32_params(base):
   model16 = _model(dtype="bfloat16")
   shapes = jax.eval_shape(model16.init, _key(0), src, tgt)
   assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(shapes))
+  cache = jax.eval_shape(functools.partial(tr.init_decode_cache, model16, src=src, max_len=T), shapes)
+  _, new_cache = jax.eval_shape(lambda v, c: tr.make_step_fn(model16, v)(tgt[:, 0], c), shapes, cache)
+  dtypes = jax.tree_util.tree_map(lambda a: a.dtype, cache)
+  assert dtypes["layer_0"]["self_k"] == jnp.bfloat16  # the KV cache is kept in the compute dtype
+  assert jax.tree_util.tree_map(lambda a: a.dtype, new_cache) == dtypes  # a while_loop carry must keep dtypes
   out = jax.jit(model16.apply)(v, src, tgt)
   assert out.dtype == jnp.float32
   np.testing.assert_allclose(out, jax.jit(model32.apply)(v, src, tgt), atol=0.1)

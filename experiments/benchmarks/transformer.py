@@ -149,18 +149,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results[name] = {}
     for size, kw in sizes.items():
       model = build(name, kw, setup["vocab"], args.dtype, args.attention_impl)
-      results[name][size] = {k: round(v, 4) for k, v in bench_model(model, **setup).items()}
+      results[name][size] = {k: float(f"{v:.6g}") for k, v in bench_model(model, **setup).items()}
       print(f"{name:12s} {size:6s} " + " ".join(f"{k}={v:.4g}" for k, v in results[name][size].items()), flush=True)
   ratios: dict[str, Any] = {}
   for size in SIZES[mode]["transformer"]:
     t, lu = results["transformer"][size]["train_tokens_per_s"], results["luong"][size]["train_tokens_per_s"]
     ratios[f"{size}_transformer_over_luong_train_tokens_per_s"] = {"transformer": t, "luong": lu,
-                                                                   "ratio": round(t / lu, 4)}
+                                                                   "ratio": float(f"{t / lu:.4g}")}
   for name in results:
     for size, r in results[name].items():
       ratios[f"{name}_{size}_beam_over_greedy_time"] = {"beam_time_s": r["beam_time_s"],
                                                         "greedy_time_s": r["greedy_time_s"],
-                                                        "ratio": round(r["beam_time_s"] / r["greedy_time_s"], 4)}
+                                                        "ratio": float(f"{r['beam_time_s'] / r['greedy_time_s']:.4g}")}
   report = {"benchmark": "transformer", "mode": mode, "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(), "dtype": args.dtype, "attention_impl": args.attention_impl,
             "beam_size": BEAM, **{k: v for k, v in setup.items()}, "sizes": SIZES[mode], "results": results,

@@ -311,7 +311,7 @@ class _ParallelSweep:
       new = []
       for c, (words, docs, mask) in enumerate(self.chunks):
         z, n_dk, n_kw, n_k = _single_chunk(words, docs, mask, state.z, n_dk, n_kw, n_k, key, step, alpha, beta,
-                                           chunk=c)
+                                           np.int32(c))
         new.append(z)
       z = new[0] if len(new) == 1 else jnp.concatenate(new, axis=1)
       return SamplerState(z, n_dk, n_kw, n_k)
@@ -319,19 +319,20 @@ class _ParallelSweep:
     new = []
     for c, (words, docs, mask) in enumerate(self.chunks):
       z, n_dk, kw_local, k_local = self.chunk_fn(words, docs, mask, state.z, n_dk, kw_local, k_local, key, step,
-                                                 alpha, beta, chunk=c)
+                                                 alpha, beta, np.int32(c))
       new.append(z)
     z = new[0] if len(new) == 1 else jnp.concatenate(new, axis=1)
     n_kw, n_k = self.reconcile(state.n_kw, state.n_k, kw_local, k_local)
     return SamplerState(z, n_dk, n_kw, n_k)
 
 
-def _chunk_of(z, tc: int, chunk: int):
-  return jax.lax.slice_in_dim(z, chunk * tc, (chunk + 1) * tc, axis=1)
+def _chunk_of(z, tc: int, chunk):
+  """Columns [chunk·tc, (chunk+1)·tc) of z [S, T]; `chunk` is traced, so all chunks share one compiled program."""
+  return jax.lax.dynamic_slice_in_dim(z, chunk * tc, tc, axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("chunk",))
-def _single_chunk(words, docs, mask, z, n_dk, n_kw, n_k, key, step, alpha, beta, *, chunk: int):
+@jax.jit
+def _single_chunk(words, docs, mask, z, n_dk, n_kw, n_k, key, step, alpha, beta, chunk):
   # Same random stream as block 0 of the sharded sweep.
   u = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, step), 0), chunk),
                          words.shape)
@@ -347,16 +348,17 @@ def _sharded_fns(mesh: Mesh):
   blocked, rep = P(BLOCK_AXIS), P()
   num_blocks = mesh.devices.size
 
-  @functools.partial(jax.jit, static_argnames=("chunk",))
-  def chunk_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta, *, chunk: int):
-    def shard_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta):
+  @jax.jit
+  def chunk_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta, chunk):
+    def shard_fn(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta, chunk):
       key = jax.random.fold_in(jax.random.fold_in(key, step), jax.lax.axis_index(BLOCK_AXIS))
       u = jax.random.uniform(jax.random.fold_in(key, chunk), words.shape)
       new_z, dk, kw, k = _chunk_sweep(words, docs, mask, _chunk_of(z, words.shape[1], chunk), n_dk[0],
                                       kw_local[0], k_local[0], u, alpha, beta)
       return new_z, dk[None], kw[None], k[None]
-    return jax.shard_map(shard_fn, mesh=mesh, in_specs=(blocked,) * 7 + (rep,) * 4, out_specs=(blocked,) * 4,
-                         check_vma=False)(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta)
+    return jax.shard_map(shard_fn, mesh=mesh, in_specs=(blocked,) * 7 + (rep,) * 5, out_specs=(blocked,) * 4,
+                         check_vma=False)(words, docs, mask, z, n_dk, kw_local, k_local, key, step, alpha, beta,
+                                          chunk)
 
   sharding = jax.sharding.NamedSharding(mesh, blocked)
 

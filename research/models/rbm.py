@@ -248,6 +248,24 @@ def gibbs_step(config: RBMConfig, params: Params, v: jax.Array, key: jax.Array) 
   return v_new
 
 
+@functools.partial(jax.jit, static_argnames=("config", "num_steps"))
+def sample_chain(config: RBMConfig, params: Params, v_init: jax.Array, key: jax.Array,
+                 num_steps: int) -> tuple[jax.Array, jax.Array]:
+  """`num_steps` Gibbs sweeps from v_init: float32[C, V] in one `lax.scan`.
+
+  Returns (final visible sample, E[v|h] of the last sweep), both [C, V]; the mean is the usual picture of a
+  model sample (e.g. for a grid of generated digits).
+  """
+  def body(v, k):
+    kh, kv = jax.random.split(k)
+    h, _ = sample_h_given_v(params, v, kh)
+    v, mean = sample_v_given_h(config, params, h, kv)
+    return v, mean
+
+  v, means = jax.lax.scan(body, v_init, jax.random.split(key, num_steps))
+  return v, means[-1]
+
+
 # ---------------------------------------------------------------------------------------------------- training
 
 

@@ -1,0 +1,84 @@
+r"""BERT: WordPiece vocabulary, pretraining with MLM (15%, 80/10/10) + NSP (50/50), fine-tuning on sentiment.
+
+  python -m research.main --config=configs/bert.py:mode=pretrain --workdir=/tmp/bert_pre
+  python -m research.main --config=configs/bert.py:mode=finetune,init_from=/tmp/bert_pre --workdir=/tmp/bert_ft
+  python -m research.main --config=configs/bert.py:mode=scratch --workdir=/tmp/bert_scratch
+
+Arguments: mode=pretrain|finetune|scratch, data (pretraining corpus: rt = the training movies' snippets and plot
+summaries, austen, kjv; fine-tuning: rt = single snippets fresh/rotten, rt_pairs = "are these two snippets about
+the same movie?" sentence pairs), pooling=cls|mean|max, init_from (the pretraining run; its vocab.txt is used),
+steps, seed, width (d_model; 4 heads of width/4, feed-forward 4·width), layers, runlocal.
+Pretraining: sentences of the corpus paired with their successor (or, half the time, a random sentence of the
+batch), 32 WordPiece tokens per sentence at most, [CLS] A [SEP] B [SEP] = 67 positions.
+Results: experiments/language_models/README.md.
+"""
+
+import os
+
+from ml_collections import ConfigDict
+
+from research.config import base_config, parse_arg
+
+CORPORA = {"rt": "rotten_tomatoes_text", "austen": "austen", "kjv": "kjv_text"}
+TASKS = {"rt": "rotten_tomatoes", "rt_pairs": "rotten_tomatoes_pairs"}
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+  arg = parse_arg(arg, mode="pretrain", data="rt", pooling="cls", init_from="", steps=2000, seed=0, width=128,
+                  layers=2, vocab_size=4000, runlocal=False)
+  config = base_config()
+  config.name = f"bert_{arg.mode}_{arg.data}_{arg.pooling}"
+  config.seed = arg.seed
+  config.dataset.tokenizer = "wordpiece"
+  config.dataset.vocab_size = arg.vocab_size
+  config.model = ConfigDict(dict(d_model=arg.width, num_heads=4, num_layers=arg.layers, d_ff=4 * arg.width,
+                                 max_positions=128, dropout_rate=0.1, attention_dropout_rate=0.1))
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 1e-3 if arg.mode == "pretrain" else 3e-4
+  config.optimizer.schedule = "warmup_cosine"
+  config.optimizer.warmup_steps = max(1, arg.steps // 20)
+  config.optimizer.weight_decay = 0.01
+  config.optimizer.grad_clip_norm = 1.0
+  config.num_train_steps = arg.steps
+  config.log_every_steps = 100
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 1000
+  config.model_summary = False
+  if arg.mode == "pretrain":
+    config.dataset.name = CORPORA[arg.data]
+    config.dataset.format = "sentence_pairs"
+    config.dataset.max_sentence_len = 32
+    config.dataset.eval_splits = ("validation",)
+    config.dataset.eval_limit = 1024
+    config.model_name = "bert_pretraining"
+    config.task = "mlm_nsp"
+    config.mlm = ConfigDict(dict(select_rate=0.15, mask_rate=0.8, random_rate=0.1, next_prob=0.5, eval_seed=0))
+    config.batch_size = 64
+    config.eval_batch_size = 128
+  else:
+    config.dataset.name = TASKS[arg.data]
+    config.dataset.max_len = 64 if arg.data == "rt" else 96
+    config.dataset.eval_splits = ("validation", "test")
+    config.model_name = "bert_classifier"
+    config.model.pooling = arg.pooling
+    config.model.classifier_dropout = 0.1
+    config.task = "text_classification"
+    config.batch_size = 64
+    config.eval_batch_size = 256
+    if arg.mode == "finetune":
+      config.trainer = "finetune"
+      config.init_from = ConfigDict(dict(workdir=arg.init_from, keys=("bert:bert", "pooler:pooler")))
+      config.dataset.vocab_path = os.path.join(arg.init_from, "vocab.txt") if arg.init_from else ""
+  if arg.runlocal:
+    config.dataset.train_limit = 128
+    config.dataset.eval_limit = 64
+    config.dataset.vocab_size = min(arg.vocab_size, 400)
+    config.model.update(d_model=16, num_heads=2, d_ff=32, num_layers=1)
+    config.num_train_steps = 4
+    config.optimizer.warmup_steps = 1
+    config.batch_size = 16
+    config.eval_batch_size = 64
+    config.log_every_steps = 2
+    config.eval_every_steps = -1
+    config.checkpoint_every_steps = 4
+  return config

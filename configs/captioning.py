@@ -1,0 +1,100 @@
+r"""Image captioning on 'fashion_scenes' (notes §3 CNN → LSTM; §5.1 Show, Attend and Tell).
+
+  python -m research.main --config=configs/captioning.py --workdir=/tmp/cap_att
+  python -m research.main --config=configs/captioning.py:attention=false --workdir=/tmp/cap_plain
+  python -m research.main --config=configs/captioning.py:init_from=/tmp/cnn --workdir=/tmp/cap_init
+
+Data: 84×84 scenes, 3×3 grid of 28×28 cells, 1–2 Fashion-MNIST items per scene, 5 grammar captions per
+image (research/data/scenes.py); 20,000 train scenes (100,000 image–caption pairs), 1,000 validation,
+1,000 test scenes whose items come from Fashion-MNIST's test images.
+Model: CNN trunk (16, 32 channels) pooled to 3×3×32 cells → LSTM (embed 64, hidden 128); with attention
+(default) soft attention (dim 64) with the β gate and the doubly stochastic term λ = 1; without, h0/c0
+from the mean feature only. `init_from=DIR` copies the trunk of a 'cnn' run (configs/cnn.py) before
+training ('warm_start' trainer). Decoding: greedy and beam (k = 3) on up to 500 test images.
+
+Runtime and results: experiments/multimodal/README.md (tables written by experiments/multimodal/run.py,
+with the commands and the machine). `:runlocal` is a tiny variant for tests.
+"""
+
+from ml_collections import ConfigDict
+
+from research.config import base_config, parse_arg
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+  arg = parse_arg(arg, runlocal=False, attention=True, init_from="", local_dir="", steps=3000, seed=0, grid=3,
+                  num_train=20000, ds=1.0)
+  config = base_config()
+  config.name = f"captioning_{'attention' if arg.attention else 'plain'}"
+  config.trainer = "warm_start"        # the supervised loop + optional init of the CNN trunk from a run
+  config.seed = arg.seed
+  config.task = "captioning"
+  config.dataset.name = "fashion_scenes"
+  config.dataset.grid = arg.grid       # G: scenes are G×G cells of 28×28 pixels
+  config.dataset.cell_size = 28
+  config.dataset.min_items = 1
+  config.dataset.max_items = 2
+  config.dataset.num_captions = 5      # references per image
+  config.dataset.num_train = arg.num_train
+  config.dataset.num_validation = 1000
+  config.dataset.num_test = 1000
+  config.dataset.include_digits = False
+  config.dataset.seed = 0              # the scenes (fixed across training seeds)
+  config.dataset.train_pairs = True    # one training example per (image, reference)
+  config.dataset.eval_splits = ("test",)
+  if arg.local_dir:
+    config.dataset.local_dir = arg.local_dir
+
+  config.model_name = "show_attend_tell" if arg.attention else "show_tell"
+  config.model = ConfigDict(dict(
+      features=(16, 32),     # CNN channels per stage; D = 32 per cell (must match a cnn run for init_from)
+      embed_dim=64,          # word embedding E
+      hidden_dim=128,        # LSTM state H
+      attention_dim=64,      # A (attention model only)
+      gate=True,             # the β gating scalar on z_t (attention model only)
+      dropout_rate=0.1,      # on word embeddings and before the output layer
+  ))
+  if not arg.attention:
+    del config.model["attention_dim"]
+    del config.model["gate"]
+  config.doubly_stochastic = arg.ds    # λ of λ Σ_i (1 − Σ_t α_ti)² (attention model only)
+  config.label_smoothing = 0.0
+  config.init_from = ConfigDict(dict(
+      workdir=arg.init_from,  # '' = random init; else a configs/cnn.py workdir
+      source="trunk",         # parameter subtree read from that checkpoint
+      target="trunk",         # parameter subtree of this model it replaces
+  ))
+  config.decode = ConfigDict(dict(
+      beam_size=3,           # k of beam search
+      length_penalty=0.0,    # α of ((5 + len) / 6) ** α
+      max_examples=500,      # images decoded per evaluation
+      batch_size=100,        # images per decoding call
+  ))
+
+  config.optimizer.name = "adam"
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.grad_clip_norm = 1.0
+  config.batch_size = 64
+  config.eval_batch_size = 250
+  config.num_train_steps = arg.steps
+  config.log_every_steps = 100
+  config.eval_every_steps = -1
+  config.checkpoint_every_steps = 1000
+  if arg.runlocal:
+    config.dataset.num_train = 40
+    config.dataset.num_validation = 0
+    config.dataset.num_test = 8
+    config.model.features = (4, 8)
+    config.model.embed_dim = 8
+    config.model.hidden_dim = 16
+    if arg.attention:
+      config.model.attention_dim = 8
+    config.decode.max_examples = 8
+    config.decode.batch_size = 8
+    config.batch_size = 8
+    config.eval_batch_size = 8
+    config.num_train_steps = 3
+    config.log_every_steps = 1
+    config.checkpoint_every_steps = 3
+    config.model_summary = False
+  return config
