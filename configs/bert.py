@@ -67,7 +67,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.eval_batch_size = 256
     if arg.mode == "finetune":
       config.trainer = "finetune"
-      config.init_from = ConfigDict(dict(workdir=arg.init_from, keys=("bert:bert", "pooler:pooler")))
+      config.init_from = ConfigDict(dict(workdir=arg.init_from, subtrees=("bert:bert", "pooler:pooler")))
       config.dataset.vocab_path = os.path.join(arg.init_from, "vocab.txt") if arg.init_from else ""
   if arg.runlocal:
     config.dataset.train_limit = 128

@@ -5,9 +5,9 @@ r"""Image captioning on 'fashion_scenes' (notes §3 CNN → LSTM; §5.1 Show, At
   python -m research.main --config=configs/captioning.py:init_from=/tmp/cnn --workdir=/tmp/cap_init
 
 Data: 84×84 scenes, 3×3 grid of 28×28 cells, 1–2 Fashion-MNIST items per scene, 5 grammar captions per
-image (research/data/scenes.py); 20,000 train scenes (100,000 image–caption pairs), 1,000 validation,
+image (research/data/scenes.py); 5,000 train scenes (25,000 image–caption pairs), 1,000 validation,
 1,000 test scenes whose items come from Fashion-MNIST's test images.
-Model: CNN trunk (16, 32 channels) pooled to 3×3×32 cells → LSTM (embed 64, hidden 128); with attention
+Model: CNN trunk (8, 16 channels) pooled to 3×3×16 cells → LSTM (embed 64, hidden 128); with attention
 (default) soft attention (dim 64) with the β gate and the doubly stochastic term λ = 1; without, h0/c0
 from the mean feature only. `init_from=DIR` copies the trunk of a 'cnn' run (configs/cnn.py) before
 training ('warm_start' trainer). Decoding: greedy and beam (k = 3) on up to 500 test images.
@@ -22,8 +22,8 @@ from research.config import base_config, parse_arg
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, runlocal=False, attention=True, init_from="", local_dir="", steps=3000, seed=0, grid=3,
-                  num_train=20000, ds=1.0)
+  arg = parse_arg(arg, runlocal=False, attention=True, init_from="", local_dir="", steps=600, seed=0, grid=3,
+                  num_train=5000, ds=1.0)
   config = base_config()
   config.name = f"captioning_{'attention' if arg.attention else 'plain'}"
   config.trainer = "warm_start"        # the supervised loop + optional init of the CNN trunk from a run
@@ -47,7 +47,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
 
   config.model_name = "show_attend_tell" if arg.attention else "show_tell"
   config.model = ConfigDict(dict(
-      features=(16, 32),     # CNN channels per stage; D = 32 per cell (must match a cnn run for init_from)
+      features=(8, 16),      # CNN channels per stage; D = 16 per cell (must match a cnn run for init_from)
       embed_dim=64,          # word embedding E
       hidden_dim=128,        # LSTM state H
       attention_dim=64,      # A (attention model only)
@@ -74,7 +74,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 2e-3
   config.optimizer.grad_clip_norm = 1.0
-  config.batch_size = 64
+  config.batch_size = 32
   config.eval_batch_size = 250
   config.num_train_steps = arg.steps
   config.log_every_steps = 100

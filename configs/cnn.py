@@ -1,4 +1,4 @@
-r"""A small CNN classifier on Fashion-MNIST (28×28): two conv stages (16, 32 channels, 3×3, relu, 2×2
+r"""A small CNN classifier on Fashion-MNIST (28×28): two conv stages (8, 16 channels, 3×3, relu, 2×2
 max-pool) → mean over positions → dense 10. The multimodal experiments reuse it twice: its trunk
 initializes the captioning encoder (configs/captioning.py:init_from=DIR) and, kept fixed, it scores the
 images the text→image model draws (configs/text_to_image.py:classifier=DIR).
@@ -15,7 +15,7 @@ from research.config import base_config, parse_arg
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, runlocal=False, steps=1500, local_dir="")
+  arg = parse_arg(arg, runlocal=False, steps=1200, local_dir="")
   config = base_config()
   config.name = "cnn_fashion_mnist"
   config.dataset.name = "fashion_mnist"
@@ -23,7 +23,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.dataset.local_dir = arg.local_dir  # a folder with the 4 idx.gz files (tests use small fixtures)
   config.model_name = "cnn"
   config.model = ConfigDict(dict(
-      features=(16, 32),     # channels per conv stage; the captioning encoder must use the same
+      features=(8, 16),      # channels per conv stage; the captioning encoder must use the same
       kernel_size=3,
       dropout_rate=0.0,
   ))
@@ -31,7 +31,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.optimizer.learning_rate = 2e-3
   config.batch_size = 128
   config.eval_batch_size = 500
-  config.num_train_steps = arg.steps  # 1500 × 128 ≈ 3.2 epochs of the 60,000 training images
+  config.num_train_steps = arg.steps  # 1200 × 128 ≈ 2.6 epochs of the 60,000 training images
   config.log_every_steps = 100
   config.eval_every_steps = -1
   config.checkpoint_every_steps = 500

@@ -51,7 +51,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
                                    pooling=arg.pooling if arg.pooling != "last" else "mean", head_hidden_dim=128,
                                    dropout_rate=0.3))
     config.trainer = "finetune"
-    config.init_from = ConfigDict(dict(workdir=arg.init_from, keys=("bilm:",)))
+    config.init_from = ConfigDict(dict(workdir=arg.init_from, subtrees=("bilm:",)))
     config.dataset.vocab_path = os.path.join(arg.init_from, "vocab.json") if arg.init_from else ""
   if arg.runlocal:
     config.dataset.train_limit = 128

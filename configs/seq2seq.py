@@ -8,13 +8,13 @@ writes the English verse; greedy and beam-search (k = 3) decoding, BLEU on the t
 Data (task=bible, the default): Chinese Union Version (1919) ↔ King James Bible verse pairs (31,101 pairs;
 27,943 / 1,586 / 1,572 train / validation / test by a hash of the verse id; research/data/translation.py).
 Chinese is split into characters (2,824 distinct in train with min_freq 2), English into lowercased words and
-punctuation (the 4,000 most frequent ids; the rest are <unk>). Preparing the corpus reads the KJV SWORD module
+punctuation (the 2,000 most frequent ids; the rest are <unk>). Preparing the corpus reads the KJV SWORD module
 once (~80 s on 2 busy CPU cores, then cached under data_dir). Training pairs longer than 64 tokens on
 either side are left out (too_long='drop'); evaluation pairs are truncated, never dropped.
 `task=copy|reverse|sort|addition` swaps in a synthetic task (research/data/synthetic.py) instead.
 
-Model: a small LSTM encoder–decoder sized for a 2-core CPU budget: embeddings 128, bidirectional 1-layer
-encoder and 1-layer decoder with hidden 256, dropout 0.1; masked cross-entropy with label smoothing 0.1 on
+Model: a small LSTM encoder–decoder sized for a 2-core CPU budget: embeddings 64, bidirectional 1-layer
+encoder and 1-layer decoder with hidden 128, dropout 0.1, 2 epochs; masked cross-entropy with label smoothing 0.1 on
 real target tokens (config.task='seq2seq', research/seq2seq_task.py). Padding: each batch is padded to its
 longest sentence, rounded up to a multiple of 16 (few jit shapes).
 
@@ -47,8 +47,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.dataset.src_tokenizer = "char"   # Chinese has no spaces: characters are the tokens
     config.dataset.tgt_tokenizer = "word"   # lowercased words + punctuation; "subword" = BPE via `tokenizers`
     config.dataset.min_freq = 2             # rarer tokens in train → <unk>
-    config.dataset.src_vocab_size = 4000    # caps incl. the 4 specials (zh: 2,824 chars pass min_freq)
-    config.dataset.tgt_vocab_size = 4000    # the output softmax dominates the step's cost on a CPU
+    config.dataset.src_vocab_size = 3000    # caps incl. the 4 specials (zh: 2,824 chars pass min_freq)
+    config.dataset.tgt_vocab_size = 2000    # the output softmax dominates the step's cost on a CPU
     config.dataset.validation_percent = 5   # hash split of verse ids (percent of verses)
     config.dataset.test_percent = 5         # hash split of verse ids (percent of verses)
     config.dataset.max_len = 64             # tokens per side, bos/eos excluded
@@ -63,7 +63,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.dataset.vocab_size = 10          # symbols (addition: always digits and '+')
     config.dataset.min_len = 1              # shortest source (addition: digits per operand)
     config.dataset.max_len = 10             # longest source (addition: digits per operand)
-    config.dataset.num_train = 20000        # generated training pairs
+    config.dataset.num_train = 10000        # generated training pairs
     config.dataset.num_validation = 500     # generated validation pairs
     config.dataset.num_test = 1000          # generated test pairs
     config.dataset.seed = 0                 # data seed (independent of config.seed)
@@ -74,8 +74,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
 
   config.model_name = "lstm_seq2seq"        # src/tgt vocab sizes and pad_id come from the dataset info
   config.model = ConfigDict(dict(
-      embed_dim=128,                 # token embedding size (both sides)
-      hidden_dim=256,                # LSTM state size H; the meaning vector is the top layer's h[B, H]
+      embed_dim=64,                  # token embedding size (both sides)
+      hidden_dim=128,                # LSTM state size H; the meaning vector is the top layer's h[B, H]
       num_layers=1,                  # encoder and decoder layers
       bidirectional=arg.bidirectional,  # encoder reads both ways; final states bridged back to H
       dropout_rate=0.1,              # on embeddings, between layers and before the output layer
@@ -100,7 +100,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.batch_size = 64
   config.eval_batch_size = 256
   config.num_train_steps = -1
-  config.num_epochs = 4.0            # passes over the training pairs
+  config.num_epochs = 2.0            # passes over the training pairs (≈ 870 steps on the Bible)
   config.log_every_steps = 100
   config.eval_every_steps = -1       # decoding is the slow part of evaluation: evaluate at the end only
   config.checkpoint_every_steps = 500
@@ -113,7 +113,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.decode.max_decode_len = 24     # longest synthetic target is 11 (+ eos)
     config.decode.length_penalty = 0.0
     config.batch_size = 128
-    config.num_epochs = 20.0
+    config.num_epochs = 10.0              # ≈ 780 steps
 
   if arg.runlocal:
     if arg.task == "bible":

@@ -5,7 +5,7 @@ vector, transposed convolutions draw the 84×84 scene.
   python -m research.main --config=configs/text_to_image.py:latent=16,classifier=/tmp/cnn --workdir=/tmp/t2i_vae
 
 Data as configs/captioning.py (one training example per image–reference pair). Model: embed 64, LSTM 128,
-dense → 21×21×32 → 2 × (4×4 transposed conv, stride 2) → 3×3 conv → pixel logits; per-pixel BCE.
+dense → 21×21×16 → 2 × (4×4 transposed conv, stride 2) → 3×3 conv → pixel logits; per-pixel BCE.
 `latent=K` makes it a conditional VAE with a K-dim latent (generation uses z = 0).
 Evaluation (test split, 500 scenes): pixel_mse/pixel_mae of images drawn from the caption alone, and —
 with `classifier=DIR` naming a configs/cnn.py run — the accuracy of that fixed classifier on the drawn
@@ -20,8 +20,8 @@ from research.config import base_config, parse_arg
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, runlocal=False, classifier="", latent=0, local_dir="", steps=3000, seed=0, grid=3,
-                  num_train=20000, loss="bce")
+  arg = parse_arg(arg, runlocal=False, classifier="", latent=0, local_dir="", steps=600, seed=0, grid=3,
+                  num_train=5000, loss="bce")
   config = base_config()
   config.name = "text_to_image" + (f"_cvae{arg.latent}" if arg.latent else "")
   config.seed = arg.seed
@@ -46,7 +46,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.model = ConfigDict(dict(
       embed_dim=64,          # word embedding
       hidden_dim=128,        # LSTM state = the caption vector
-      channels=32,           # channels of the 21×21 starting map (halved per upsampling, >= 8)
+      channels=16,           # channels of the 21×21 starting map (halved per upsampling, >= 8)
       num_upsamples=2,       # 21 → 42 → 84
       latent_dim=arg.latent,  # 0 = deterministic decoder; > 0 = conditional VAE
       dropout_rate=0.0,
@@ -59,7 +59,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 2e-3
   config.optimizer.grad_clip_norm = 1.0
-  config.batch_size = 64
+  config.batch_size = 32
   config.eval_batch_size = 250
   config.num_train_steps = arg.steps
   config.log_every_steps = 100

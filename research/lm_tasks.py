@@ -18,7 +18,7 @@
 Every task saves the dataset's vocabulary in the workdir (vocab.json or vocab.txt) and checks it on restore.
 
 Trainer 'finetune': the supervised loop, but the freshly initialized parameters are overwritten, subtree by
-subtree, with those of another run's latest checkpoint (config.init_from.workdir, config.init_from.keys =
+subtree, with those of another run's latest checkpoint (config.init_from.workdir, config.init_from.subtrees =
 ('target:source', ...); an empty source means that run's whole parameter tree). Used for ELMo features (a
 classifier's 'bilm' ← a pretrained 'elmo_bilm') and BERT fine-tuning ('bert:bert', 'pooler:pooler').
 """
@@ -204,7 +204,7 @@ def parse_keys(keys: Sequence[str]) -> list[tuple[str, str]]:
   for item in keys:
     target, sep, source = str(item).partition(":")
     if not sep or not target:
-      raise UserError(f"config.init_from.keys entry {item!r} must be 'target:source' (source may be empty)")
+      raise UserError(f"config.init_from.subtrees entry {item!r} must be 'target:source' (source may be empty)")
     out.append((target, source))
   return out
 
@@ -223,11 +223,11 @@ def merge_params(params: dict[str, Any], pretrained: dict[str, Any], keys: Seque
   params = dict(params)
   for target, source in parse_keys(keys):
     if target not in params:
-      raise UserError(f"config.init_from.keys: the model has no parameter subtree {target!r}; "
+      raise UserError(f"config.init_from.subtrees: the model has no parameter subtree {target!r}; "
                       f"it has {', '.join(sorted(params))}")
     src = pretrained if not source else pretrained.get(source)
     if src is None:
-      raise UserError(f"config.init_from.keys: the pretrained run has no subtree {source!r}; "
+      raise UserError(f"config.init_from.subtrees: the pretrained run has no subtree {source!r}; "
                       f"it has {', '.join(sorted(pretrained))}")
     ours, theirs = params[target], src
     if jax.tree.structure(ours) != jax.tree.structure(jax.tree.map(np.asarray, theirs)) or any(
@@ -258,6 +258,6 @@ class FinetuneTrainer(Trainer):
       if os.path.exists(saved) and load_vocab(saved).fingerprint() != vocab.fingerprint():
         raise UserError(f"the vocabulary of {src_dir} differs from this dataset's; set "
                         f"config.dataset.vocab_path={saved}")
-    params = merge_params(jax.device_get(state.params), load_pretrained_params(src_dir), init.keys)
+    params = merge_params(jax.device_get(state.params), load_pretrained_params(src_dir), init.subtrees)
     params = jax.device_put(params, sharding.replicated(self.mesh))
     return state.replace(params=params, opt_state=jax.jit(self.tx.init)(params))

@@ -28,6 +28,7 @@ from research.errors import UserError
 FLAGS = flags.FlagValues()  # private, like research.sweep's
 flags.DEFINE_string("out", None, "Report file (default DIR/report.md); plots go next to it in report_plots/.",
                     flag_values=FLAGS)
+flags.DEFINE_bool("plots", True, "Write the learning-curve PNGs.", flag_values=FLAGS)
 
 SKIP_DIRS = {"checkpoints", "plots", "report_plots", "logs"}
 NOT_SWEPT = {"seed"}  # the axis averaged over
@@ -115,9 +116,11 @@ def find_runs(root: str) -> list[RunData]:
 
 
 def swept_keys(runs: Sequence[RunData]) -> list[str]:
+  """Keys with at least two different values among the runs that have them. A key some runs lack
+  (a field added to the base config between runs) is not a sweep axis unless its values differ."""
   keys = sorted({k for r in runs for k in r.config})
   return [k for k in keys if k not in NOT_SWEPT
-          and len({json.dumps(r.config.get(k, "<unset>"), sort_keys=True, default=repr) for r in runs}) > 1]
+          and len({json.dumps(r.config[k], sort_keys=True, default=repr) for r in runs if k in r.config}) > 1]
 
 
 def _short(keys: Sequence[str]) -> dict[str, str]:
@@ -261,7 +264,7 @@ def plot(report: Report, out_dir: str) -> list[str]:
   return written
 
 
-def write_report(root: str, out: str | None = None) -> tuple[str, Report]:
+def write_report(root: str, out: str | None = None, *, plots: bool = True) -> tuple[str, Report]:
   """Reads every run under `root`, writes the report (and plots); returns its path and contents."""
   if not os.path.exists(root):
     raise UserError(f"{root} not found; pass the --root of a sweep (or a workdir)")
@@ -275,8 +278,8 @@ def write_report(root: str, out: str | None = None) -> tuple[str, Report]:
     raise UserError(f"none of the {len(runs)} runs under {root} has a final evaluation yet; wait for them to finish")
   out = out or os.path.join(root, "report.md")
   plot_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "report_plots")
-  plots = [f"report_plots/{p}" for p in plot(report, plot_dir)]
-  text = markdown(report, root, plots)
+  pngs = [f"report_plots/{p}" for p in plot(report, plot_dir)] if plots else []
+  text = markdown(report, root, pngs)
   with open(out + ".tmp", "w") as f:
     f.write(text)
   os.replace(out + ".tmp", out)
@@ -292,7 +295,7 @@ def main(argv: Sequence[str]) -> int:
   try:
     if len(rest) != 2:
       raise UserError("usage: python -m research.report DIR [--out=FILE] (DIR: a sweep's --root or a workdir)")
-    path, report = write_report(rest[1], FLAGS.out)
+    path, report = write_report(rest[1], FLAGS.out, plots=FLAGS.plots)
   except UserError as e:
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
     return 2

@@ -69,7 +69,7 @@ def test_several_swept_keys_and_a_single_workdir(tmp_path):
   for hidden in ((32,), (64, 64)):
     for lr in (0.1, 0.01):
       make_run(tmp_path / "s" / f"{hidden}-{lr}", lr, 0, 0.9 if lr == 0.1 else 0.8, hidden=hidden)
-  _, rep = report.write_report(str(tmp_path / "s"))
+  _, rep = report.write_report(str(tmp_path / "s"), plots=False)
   assert rep.keys == ["model.hidden_sizes", "optimizer.learning_rate"]
   table = report.group_table(rep).splitlines()
   assert table[0] == "| hidden_sizes | learning_rate | runs | test accuracy | test loss |"
@@ -77,7 +77,7 @@ def test_several_swept_keys_and_a_single_workdir(tmp_path):
   assert table[5] == "| (64, 64) | 0.1 | 1 | 0.9000 | 0.1000 |"
   # A single workdir is a sweep of one run.
   make_run(tmp_path / "one", 0.1, 3, 0.75)
-  _, rep = report.write_report(str(tmp_path / "one"))
+  _, rep = report.write_report(str(tmp_path / "one"), plots=False)
   assert rep.keys == [] and report.group_table(rep).splitlines()[2] == "| 1 | 0.7500 | 0.2500 |"
 
 
@@ -98,8 +98,9 @@ def run_report(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_prints_the_table(sweep_root):
   root, _ = sweep_root
-  r = run_report(str(root))
+  r = run_report(str(root), "--noplots")
   assert r.returncode == 0, r.stderr
+  assert not (root / "report_plots").exists()
   assert r.stdout.splitlines()[0] == "| learning_rate | runs | test accuracy | test loss |"
   assert f"wrote {root}/report.md" in r.stdout
 

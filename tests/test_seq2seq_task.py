@@ -11,14 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import read_jsonl, snapshot
 
 from configs import seq2seq
 from research import decoding
 from research import seq2seq_task as task_lib
 from research.errors import UserError
 from research.train import Trainer
-
-from conftest import read_jsonl, snapshot
 
 
 def _config(**overrides):
@@ -145,8 +144,8 @@ def test_loss_ignores_padded_rows_and_positions():
     return float(loss), {k: np.asarray(v) for k, v in metrics.items()}
 
   base_loss, base = run(batch)
-  # Two more positions of padding and one padded example (mask 0) whose tokens are garbage.
-  pad = {k: np.pad(v, ((0, 1),) + ((0, 2),) * (v.ndim - 1)) for k, v in batch.items()}
+  # Two more target positions of padding and one padded example (mask 0) whose tokens are garbage.
+  pad = {k: np.pad(v, ((0, 1),) + ((0, 2 if k.startswith("tgt") else 0),) * (v.ndim - 1)) for k, v in batch.items()}
   pad["src"][3] = 7
   pad["tgt_out"][3] = 5
   pad["tgt_mask"][3] = 1

@@ -134,14 +134,14 @@ def test_local_dry_run_prints_commands_and_writes_nothing(tmp_path):
 
 
 def test_local_launcher_reports_failures_resumes_and_skips(tmp_path, data_dir):
-  """Run A is killed at step 15 (RESEARCH_FAULT reaches the children), run B has a bad value: both are
+  """Run A is killed while saving its step-20 checkpoint (RESEARCH_FAULT reaches the children), run B has a bad value: both are
   reported, exit 1. The same command again resumes A to the end; B still fails. A third sweep of A alone
   skips it without starting a process."""
   path = write_sweep(tmp_path, "s.py", f'return hyper.product([hyper.fixed("config.data_dir", {data_dir!r}), '
                                        'hyper.sweep("config.model.dropout_rate", [0.0, 1.0])])')
   root = tmp_path / "root"
   args = [f"--config={QUICK}", f"--sweep={path}", f"--root={root}", "--parallel=2"]
-  first = run_sweep(*args, env={"RESEARCH_FAULT": "step:15"})
+  first = run_sweep(*args, env={"RESEARCH_FAULT": "save:20"})
   assert first.returncode == 1, first.stdout + first.stderr
   assert "dropout_rate=0: FAILED (exit -9" in first.stdout
   assert "dropout_rate=1: FAILED (exit 2: error: dropout rate 1.0 in config.model must be in [0, 1)" in first.stdout

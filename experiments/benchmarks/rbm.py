@@ -18,7 +18,9 @@ because other jobs on the machine change both sides' times.
 
 Pseudo-likelihood: scikit-learn's `score_samples(X).mean()` on the held-out test images, and ours with the same
 definition and the same corrupted pixel per image (`np.random.RandomState(seed).randint`, as score_samples
-draws them). The last stdout line is one JSON object.
+draws them). It differs from seed to seed by a few percent for both libraries (PCD with learning rate 0.1
+never settles), so `--seeds N` trains both sides N times and reports the mean and standard deviation. Times
+are totals over seeds. One JSON line per seed, then the last stdout line is the summary JSON object.
 """
 
 from __future__ import annotations
@@ -43,22 +45,22 @@ def load(split: str, limit: int | None) -> np.ndarray:
   return (x.reshape(len(x), -1) / np.float32(255.0)).astype(np.float32)
 
 
-def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> tuple[float, float, object]:
+def run_sklearn(x: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[float, float, object]:
   from sklearn.neural_network import BernoulliRBM
   from threadpoolctl import threadpool_limits
   model = BernoulliRBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch_size,
-                       n_iter=args.epochs, random_state=args.seed)
+                       n_iter=args.epochs, random_state=seed)
   with threadpool_limits(args.sklearn_blas_threads or None, user_api="blas"):
     start, cpu = time.perf_counter(), time.process_time()
     model.fit(x)
     return time.perf_counter() - start, time.process_time() - cpu, model
 
 
-def run_jax(x: np.ndarray, args: argparse.Namespace) -> tuple[float, float, float, rbm.Params]:
+def run_jax(x: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[float, float, float, rbm.Params]:
   config = rbm.RBMConfig(num_visible=x.shape[1], num_hidden=args.hidden)
   cd = rbm.CDConfig(k=1, persistent=args.method == "pcd", learning_rate=args.lr, sample_visible=True,
                     track_reconstruction=False)
-  key = jax.random.key(args.seed)
+  key = jax.random.key(seed)
   data = jax.device_put(x)
 
   def fresh():
@@ -86,7 +88,8 @@ def main() -> None:
   parser.add_argument("--lr", type=float, default=0.1)
   parser.add_argument("--hidden", type=int, default=256)
   parser.add_argument("--method", choices=("pcd", "cd"), default="pcd")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seeds", type=int, default=1,
+                      help="train both sides this many times (seeds 0..n-1); pseudo-likelihood varies from seed to seed")
   parser.add_argument("--sklearn-blas-threads", type=int, default=1, help="0: the BLAS library's default")
   parser.add_argument("--pin-cpu", type=int, default=-1,
                       help="run the whole process (both sides) on this CPU only; steadier timings on a busy machine")
@@ -99,23 +102,42 @@ def main() -> None:
   x = load("train", args.examples)
   x_test = load("test", None)
   load_before = os.getloadavg()[0]
-  jax_s, jax_cpu, compile_s, params = run_jax(x, args)
-  sk_s, sk_cpu, model = run_sklearn(x, args)
-
-  sk_pl = float(np.mean(model.score_samples(x_test)))
-  flip = np.random.RandomState(args.seed).randint(0, x_test.shape[1], x_test.shape[0])
   config = rbm.RBMConfig(num_visible=x.shape[1], num_hidden=args.hidden)
-  jax_pl = float(jnp.mean(rbm.pseudo_likelihood(config, params, jnp.asarray(x_test), jnp.asarray(flip))))
+  runs = []
+  for seed in range(args.seeds):
+    jax_s, jax_cpu, compile_s, params = run_jax(x, args, seed)
+    sk_s, sk_cpu, model = run_sklearn(x, args, seed)
+    sk_pl = float(np.mean(model.score_samples(x_test)))
+    # score_samples corrupts the pixels RandomState(random_state).randint draws; corrupt the same ones
+    flip = np.random.RandomState(seed).randint(0, x_test.shape[1], x_test.shape[0])
+    jax_pl = float(jnp.mean(rbm.pseudo_likelihood(config, params, jnp.asarray(x_test), jnp.asarray(flip))))
+    runs.append({"seed": seed, "sklearn_seconds": round(sk_s, 3), "jax_seconds": round(jax_s, 3),
+                 "sklearn_cpu_seconds": round(sk_cpu, 3), "jax_cpu_seconds": round(jax_cpu, 3),
+                 "jax_compile_seconds": round(compile_s, 3),
+                 "sklearn_pseudo_likelihood": round(sk_pl, 3), "jax_pseudo_likelihood": round(jax_pl, 3)})
+    print(json.dumps(runs[-1]), flush=True)
 
+  def total(name):
+    return sum(r[name] for r in runs)
+
+  def mean_std(name):
+    v = np.array([r[name] for r in runs])
+    return round(float(v.mean()), 3), round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 3)
+
+  sk_s, jax_s = total("sklearn_seconds"), total("jax_seconds")
+  (sk_pl, sk_pl_std), (jax_pl, jax_pl_std) = mean_std("sklearn_pseudo_likelihood"), mean_std("jax_pseudo_likelihood")
   result = {
       "benchmark": "rbm", "method": f"{args.method}-1", "examples": len(x), "epochs": args.epochs,
-      "batch_size": args.batch_size, "learning_rate": args.lr, "hidden": args.hidden,
-      "sklearn_seconds": round(sk_s, 3), "jax_seconds": round(jax_s, 3), "jax_compile_seconds": round(compile_s, 3),
-      "speedup": round(sk_s / jax_s, 2),
-      "sklearn_cpu_seconds": round(sk_cpu, 3), "jax_cpu_seconds": round(jax_cpu, 3),
+      "batch_size": args.batch_size, "learning_rate": args.lr, "hidden": args.hidden, "seeds": args.seeds,
+      "sklearn_seconds": round(sk_s, 3), "jax_seconds": round(jax_s, 3), "speedup": round(sk_s / jax_s, 2),
+      "sklearn_cpu_seconds": round(total("sklearn_cpu_seconds"), 3),
+      "jax_cpu_seconds": round(total("jax_cpu_seconds"), 3),
+      "cpu_time_ratio": round(total("sklearn_cpu_seconds") / total("jax_cpu_seconds"), 2),
+      "jax_compile_seconds": round(total("jax_compile_seconds"), 3),
       "sklearn_blas_threads": args.sklearn_blas_threads or "default",
       "pinned_cpu": args.pin_cpu if args.pin_cpu >= 0 else None,
-      "sklearn_pseudo_likelihood": round(sk_pl, 3), "jax_pseudo_likelihood": round(jax_pl, 3),
+      "sklearn_pseudo_likelihood": sk_pl, "jax_pseudo_likelihood": jax_pl,
+      "sklearn_pseudo_likelihood_std": sk_pl_std, "jax_pseudo_likelihood_std": jax_pl_std,
       "pseudo_likelihood_rel_diff": round(abs(jax_pl - sk_pl) / abs(sk_pl), 4),
       "load_average_1min_before": round(load_before, 2), "load_average_1min_after": round(os.getloadavg()[0], 2),
       "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "jax": jax.__version__,

@@ -4,14 +4,17 @@ Two samplers share one state layout:
 
 * `exact`: sequential collapsed Gibbs (Griffiths & Steyvers 2004). A `lax.fori_loop` over tokens does
   decrement → sample → increment, so every draw sees the current counts. This is the reference sampler.
-* `parallel`: AD-LDA (Newman et al. 2009) taken to its vectorized limit. Documents are split into blocks
-  (one block per device); every token of a block is drawn at once against the counts of the start of the
-  sweep (its own old assignment excluded), then the topic–word counts are rebuilt and reconciled with one
-  `psum` over the device mesh. The chain is approximate (stale counts within a sweep) but sweeps are cheap.
+* `parallel`: AD-LDA (Newman et al. 2009), vectorized. Documents are split into blocks (one block per
+  device) sampled simultaneously. Within a block the tokens are split into `num_chunks` chunks (each holds
+  ~1/num_chunks of every document); all tokens of a chunk are drawn at once against the block's current counts
+  (own assignment excluded), then the block's document–topic counts and its local copy of the topic–word counts
+  are updated before the next chunk. Other blocks' topic–word changes arrive once per sweep, through one `psum`
+  over the device mesh. The chain is approximate (counts up to one chunk stale within a block, one sweep stale
+  across blocks) but a sweep costs a few passes over memory instead of N dependent steps.
 
 Tokens are stored per block, padded to a common length:
 
-  words: int32[S, T]   word id of each token (S blocks, T tokens per block, padding masked out)
+  words: int32[S, T]   word id of each token (S blocks, T = num_chunks·Tc tokens per block, chunk-major)
   docs:  int32[S, T]   block-local document slot of each token
   mask:  bool[S, T]    True for real tokens
   z:     int32[S, T]   topic assignment
@@ -36,6 +39,9 @@ from jax.sharding import PartitionSpec as P
 from scipy import special
 
 BLOCK_AXIS = "blocks"
+# Up to this many topics the per-token loop over topics is unrolled (fastest); above it, a fori_loop keeps the
+# compiled program small.
+UNROLL_MAX_TOPICS = 48
 
 
 class SamplerState(NamedTuple):
@@ -183,6 +189,8 @@ def _draw_vectorized(u: jax.Array, z: jax.Array, num_topics: int,
   (bool[T]) says the token currently sits in topic k. The loop over k is unrolled so XLA fuses the gathers,
   the running sum and the comparisons into one pass over the tokens, keeping [T, K] out of memory.
   """
+  if num_topics > UNROLL_MAX_TOPICS:
+    return _draw_looped(u, z, num_topics, weight)
   running = jnp.zeros(u.shape, jnp.float32)
   partial_sums = []
   for k in range(num_topics):
@@ -193,6 +201,22 @@ def _draw_vectorized(u: jax.Array, z: jax.Array, num_topics: int,
   for k in range(num_topics - 1):
     new = new + (partial_sums[k] < threshold).astype(jnp.int32)
   return new
+
+
+def _draw_looped(u, z, num_topics, weight):
+  """`_draw_vectorized` for large K: two `fori_loop`s over topics (total, then inversion), so the program size does
+  not grow with K; each weight is computed twice."""
+  def total(k, acc):
+    return acc + weight(k, z == k)
+
+  threshold = u * jax.lax.fori_loop(0, num_topics, total, jnp.zeros(u.shape, jnp.float32))
+
+  def invert(k, carry):
+    running, new = carry
+    running = running + weight(k, z == k)
+    return running, new + ((running < threshold) & (k < num_topics - 1)).astype(jnp.int32)
+
+  return jax.lax.fori_loop(0, num_topics, invert, (jnp.zeros(u.shape, jnp.float32), jnp.zeros(u.shape, jnp.int32)))[1]
 
 
 def _chunk_sweep(words, docs, mask, z, n_dk, n_kw, n_k, u, alpha, beta):

@@ -1,0 +1,128 @@
+r"""Deep nets on Fashion-MNIST: vanishing gradients, the remedies, and overfitting (issue 5).
+
+Three experiments share this file; `experiment=` picks one, the sweep files under experiments/deep_nets/
+vary the rest (the README there holds the tables and plots, made by code from the run folders).
+
+  # (a) vanishing gradients: per-layer gradient norms at init and after one epoch
+  python -m research.main --config=configs/deep_nets.py:experiment=vanishing,depth=8,activation=sigmoid \
+      --workdir=/tmp/vanishing
+  # (b) remedies for a deep sigmoid net (variants are overrides, see experiments/deep_nets/remedies/sweep.py)
+  python -m research.main --config=configs/deep_nets.py:experiment=remedies --workdir=/tmp/remedies \
+      --config.pretrain.kind=rbm
+  # (c) overfitting 1,000 examples with a wide MLP
+  python -m research.main --config=configs/deep_nets.py:experiment=overfitting --workdir=/tmp/overfit \
+      --config.model.dropout_rate=0.5
+
+`:runlocal` shrinks any of them to a few steps for tests. `depth=` / `activation=` override the
+experiment's default depth (number of hidden layers) and activation.
+
+Measured on the shared 2-core CPU (load average 13–18 from other jobs while these ran), seed 0, one run:
+  vanishing, depth=8, sigmoid:  RUNTIME_A; first/last-layer gradient-norm ratio at init RATIO_A.
+  remedies (SGD, random init):  RUNTIME_B; test accuracy ACC_B.
+  overfitting (no regularizer): RUNTIME_C; train accuracy TRAIN_C, test accuracy TEST_C.
+Whole sweeps (3 seeds each) and their results: experiments/deep_nets/README.md.
+"""
+
+from __future__ import annotations
+
+from ml_collections import ConfigDict
+
+from research.config import base_config, parse_arg
+
+EXPERIMENTS = ("vanishing", "remedies", "overfitting")
+# Default (depth, activation, width) per experiment.
+DEFAULTS = {"vanishing": (8, "sigmoid", 128), "remedies": (6, "sigmoid", 128), "overfitting": (2, "relu", 512)}
+OVERFIT_TRAIN = 1000       # training examples of experiment (c)
+OVERFIT_VALIDATION = 1000  # held-out examples early stopping watches (carved out of the train split first)
+FASHION_TRAIN = 60_000
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+  arg = parse_arg(arg, experiment="vanishing", depth=0, activation="", runlocal=False)
+  if arg.experiment not in EXPERIMENTS:
+    from research.errors import UserError
+    raise UserError(f"configs/deep_nets.py: experiment={arg.experiment!r} must be one of {', '.join(EXPERIMENTS)}")
+  depth, activation, width = DEFAULTS[arg.experiment]
+  depth = arg.depth or depth
+  activation = arg.activation or activation
+
+  config = base_config()
+  config.name = f"deep_nets/{arg.experiment}"
+  config.dataset.name = "fashion_mnist"       # local Debian copy in /usr/share/datasets/fashion-mnist
+  config.model_name = "mlp"
+  config.model = ConfigDict(dict(
+      hidden_sizes=(width,) * depth,   # `depth` hidden layers of `width` units
+      activation=activation,
+      kernel_init="glorot",            # the same (Glorot-uniform) random init for every activation
+      norm="none",
+      dropout_rate=0.0,                # per hidden layer, inverted dropout, off at evaluation
+      input_noise_std=0.0,             # Gaussian noise on the [0, 1] pixels, training only
+  ))
+  config.optimizer.name = "sgd"        # plain SGD: the setting in which deep sigmoid nets struggle
+  config.optimizer.learning_rate = 0.1
+  config.batch_size = 64
+  config.eval_batch_size = 1000
+  config.model_summary = False         # skip the extra ahead-of-time compile: runs are short
+  config.async_checkpointing = False
+  config.keep_checkpoints = 1
+
+  if arg.experiment == "vanishing":
+    # One epoch over 10% of the training set (6,000 images, 94 steps). Diagnostics are written at step 0
+    # (initialization) and at the last step (after one epoch); log_every_steps is larger than the run so
+    # no other step is logged.
+    config.dataset.train_fraction = 0.1
+    config.num_epochs = 1.0
+    config.diagnostics = True          # grad_norm/<layer> etc. in metrics.jsonl, split 'diagnostics'
+    config.log_every_steps = 10_000
+    config.checkpoint_every_steps = 10_000
+    config.eval_every_steps = -1       # test accuracy only at the end
+  elif arg.experiment == "remedies":
+    # 10 epochs over 10% of the training set (the data-fraction variants override train_fraction and
+    # eval_every_steps); test accuracy after every epoch gives "epochs to reach the target accuracy".
+    config.dataset.train_fraction = 0.1
+    config.num_epochs = 10.0
+    config.log_every_steps = 94        # ≈ one epoch of 6,000 images at batch 64
+    config.eval_every_steps = 94
+    config.checkpoint_every_steps = 10_000
+    config.pretrain.epochs = 2         # per layer (rbm / autoencoder variants only)
+    config.pretrain.batch_size = 64
+    config.pretrain.learning_rate = 0.05
+  else:  # overfitting
+    # 1,000 training images, a 2×512 relu MLP and Adam for 40 epochs (400 steps of 100): it reaches
+    # 100% training accuracy, so the train–test gap is what the regularizers act on. A further 1,000
+    # images form the validation split that early stopping watches; every variant carves it out, so all
+    # of them train on exactly the same 1,000 images.
+    config.dataset.name = "fashion_mnist_subsets"  # adds the `train_subset` evaluation split
+    config.dataset.validation_fraction = OVERFIT_VALIDATION / FASHION_TRAIN
+    config.dataset.train_fraction = OVERFIT_TRAIN / (FASHION_TRAIN - OVERFIT_VALIDATION)
+    config.dataset.eval_splits = ("train_subset", "test")  # + "validation", added by the fractions
+    config.optimizer.name = "adam"
+    config.optimizer.learning_rate = 1e-3
+    config.batch_size = 100
+    config.num_epochs = 40.0
+    config.log_every_steps = 25
+    config.eval_every_steps = 25       # the gap curve's resolution
+    config.checkpoint_every_steps = 10_000
+    config.early_stopping.metric = "accuracy"
+    config.early_stopping.split = "validation"
+    config.early_stopping.patience = 0  # the early-stopping variants set 3 (evaluations, i.e. 75 steps)
+    # The regularizers' strengths (the sweep switches each one on):
+    #   l2_penalty=1e-3, l1_penalty=2e-5, model.dropout_rate=0.5, model.input_noise_std=0.3
+
+  if arg.runlocal:
+    config.dataset.train_fraction = 1.0 if arg.experiment != "overfitting" else 0.5
+    config.dataset.validation_fraction = 0.0 if arg.experiment != "overfitting" else 0.25
+    config.model.hidden_sizes = (16,) * min(depth, 3)
+    config.batch_size = 8
+    config.eval_batch_size = 16
+    config.num_epochs = -1.0
+    config.num_train_steps = 4
+    config.log_every_steps = 2
+    config.eval_every_steps = 2
+    config.checkpoint_every_steps = 4
+    config.pretrain.epochs = 1
+    config.pretrain.batch_size = 8
+  if arg.experiment == "overfitting":
+    from experiments.deep_nets import data  # registers fashion_mnist_subsets in this process
+    data.register()
+  return config
