@@ -229,13 +229,25 @@ def merge_params(params: dict[str, Any], pretrained: dict[str, Any], keys: Seque
     if src is None:
       raise UserError(f"config.init_from.subtrees: the pretrained run has no subtree {source!r}; "
                       f"it has {', '.join(sorted(pretrained))}")
-    ours, theirs = params[target], src
-    if jax.tree.structure(ours) != jax.tree.structure(jax.tree.map(np.asarray, theirs)) or any(
-        np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True)):
-      raise UserError(f"pretrained subtree {source or '(all)'!r} does not fit the model's {target!r} "
-                      "(different sizes); use the same model sizes as the pretraining run")
-    params[target] = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), ours, theirs)
+    theirs = _select(params[target], src, source or "(all)")
+    params[target] = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), params[target], theirs)
   return params
+
+
+def _select(ours: Any, theirs: Any, path: str) -> Any:
+  """`theirs` restricted to the structure of `ours` (extra pretrained entries, e.g. an LM's softmax that a feature
+  extractor never calls, are dropped); every leaf must exist with the same shape."""
+  if isinstance(ours, dict):
+    if not isinstance(theirs, dict):
+      raise UserError(f"pretrained {path} is an array where the model has a subtree")
+    missing = sorted(set(ours) - set(theirs))
+    if missing:
+      raise UserError(f"pretrained {path} has no {missing[0]!r}; use the same model as the pretraining run")
+    return {k: _select(ours[k], theirs[k], f"{path}/{k}") for k in ours}
+  if np.shape(ours) != np.shape(theirs):
+    raise UserError(f"pretrained {path} has shape {np.shape(theirs)}, the model needs {np.shape(ours)}; use the same "
+                    "model sizes as the pretraining run")
+  return theirs
 
 
 @registry.trainers.register("finetune")

@@ -287,6 +287,9 @@ def write_report(root: str, out: str | None = None, *, plots: bool = True) -> tu
 
 
 def main(argv: Sequence[str]) -> int:
+  if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+    print(f"{__doc__.strip()}\n\nFlags:\n{FLAGS.get_help()}")
+    return 0
   try:
     rest = FLAGS(list(argv))
   except flags.Error as e:

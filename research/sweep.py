@@ -67,6 +67,14 @@ flags.DEFINE_bool("tpu_setup", True, "tpu_vm: run the set-up invocation on each 
                   flag_values=FLAGS)
 
 GCS_MOUNT = "/tmp/gcs"  # where tpu_vm set-up mounts gs://BUCKET on every worker
+_PRINT_LOCK = threading.Lock()
+
+
+def _say(message: str) -> None:
+  """One whole line per call, even from several launcher threads at once."""
+  with _PRINT_LOCK:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 @dataclasses.dataclass
@@ -376,17 +384,16 @@ def run_local(config_arg: str, runs: Sequence[Run], root: str, parallel: int, dr
 
   def work(slot, job, pool: _Pool) -> None:
     i, run, argv, state = job
-    print(f"[{i + 1}/{len(runs)}] {run.name}: {'resuming' if state == 'resume' else 'starting'}", flush=True)
+    _say(f"[{i + 1}/{len(runs)}] {run.name}: {'resuming' if state == 'resume' else 'starting'}")
     t0 = time.time()
     rc, log = pool.call(argv, os.path.join(logs, f"{run.name}.log"), env)
     seconds = time.time() - t0
     if rc == 0:
       outcome = Outcome(run, "done", seconds, final_metrics(os.path.join(root, run.name)))
-      print(f"[{i + 1}/{len(runs)}] {run.name}: done in {seconds:.1f} s", flush=True)
+      _say(f"[{i + 1}/{len(runs)}] {run.name}: done in {seconds:.1f} s")
     else:
       outcome = Outcome(run, "failed", seconds, f"exit {rc}: {_last_error(log)}")
-      print(f"[{i + 1}/{len(runs)}] {run.name}: FAILED ({outcome.message}); log {logs}/{run.name}.log",
-            flush=True)
+      _say(f"[{i + 1}/{len(runs)}] {run.name}: FAILED ({outcome.message}); log {logs}/{run.name}.log")
     with pool.lock:
       outcomes[run.name] = outcome
 
@@ -516,14 +523,14 @@ def run_tpu_vm(config_arg: str, runs: Sequence[Run], root: str, target: TpuTarge
 
   def work(vm, job, pool: _Pool) -> None:
     i, run = job
-    print(f"[{i + 1}/{len(runs)}] {run.name}: starting on {vm}", flush=True)
+    _say(f"[{i + 1}/{len(runs)}] {run.name}: starting on {vm}")
     t0 = time.time()
     rc, log = pool.call(target.ssh(vm, target.run_command(config_arg, run)), os.path.join(logs, f"{run.name}.log"),
                         env)
     seconds = time.time() - t0
     outcome = Outcome(run, "done", seconds) if rc == 0 else Outcome(run, "failed", seconds,
                                                                     f"exit {rc}: {_last_error(log)}")
-    print(f"[{i + 1}/{len(runs)}] {run.name}: {outcome.status} in {seconds:.1f} s {outcome.message}", flush=True)
+    _say(f"[{i + 1}/{len(runs)}] {run.name}: {outcome.status} in {seconds:.1f} s {outcome.message}")
     with pool.lock:
       outcomes[run.name] = outcome
 
@@ -561,6 +568,9 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
+  if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+    print(f"{__doc__.strip()}\n\nFlags:\n{FLAGS.get_help()}")
+    return 0
   try:
     rest = FLAGS(list(argv))
   except flags.Error as e:

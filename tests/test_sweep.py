@@ -134,9 +134,9 @@ def test_local_dry_run_prints_commands_and_writes_nothing(tmp_path):
 
 
 def test_local_launcher_reports_failures_resumes_and_skips(tmp_path, data_dir):
-  """Run A is killed while saving its step-20 checkpoint (RESEARCH_FAULT reaches the children), run B has a bad value: both are
-  reported, exit 1. The same command again resumes A to the end; B still fails. A third sweep of A alone
-  skips it without starting a process."""
+  """Run A is killed while saving its step-20 checkpoint (RESEARCH_FAULT reaches the children) and
+  run B has a bad value: both are reported, exit 1. The same command again resumes A to the end; B
+  still fails. A sweep of A alone then skips it without starting a process."""
   path = write_sweep(tmp_path, "s.py", f'return hyper.product([hyper.fixed("config.data_dir", {data_dir!r}), '
                                        'hyper.sweep("config.model.dropout_rate", [0.0, 1.0])])')
   root = tmp_path / "root"

@@ -5,8 +5,8 @@ tokens/s, and greedy and beam (k = 4) decoding in sentences/s, each with its jit
 measured separately from the timed runs). Weights are random and `eos_id` is an id no model can emit, so every
 decode runs exactly `max_len` steps and the numbers do not depend on when a random model happens to stop.
 Decoding is jitted end to end (encoder, cache set-up and the search's `lax.while_loop` in one program).
-Timed runs alternate and the fastest repetition counts, since on a shared machine other processes only ever
-add time; medians are reported too.
+Each repetition repeats its call for at least `min_time` seconds; the fastest repetition counts, since on a
+shared machine other processes only ever add time (medians are reported too).
 
     python -m experiments.benchmarks.transformer            # V=8000, B=64, S=T=32; sizes 'small' and 'base'
     python -m experiments.benchmarks.transformer --quick    # tiny sizes, for a fast check on CPU
@@ -75,16 +75,24 @@ def compile_timed(fn, *args) -> tuple[Any, float]:
   return compiled, time.perf_counter() - t0
 
 
-def best_and_median(run, reps: int) -> tuple[float, float]:
+def best_and_median(run, reps: int, min_time: float) -> tuple[float, float]:
+  """(fastest, median) seconds per `run()` over `reps` repetitions; each repetition calls `run` until at least
+  `min_time` seconds have passed, so sub-millisecond calls are not timed one by one."""
   times = []
   for _ in range(reps):
-    t0 = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - t0)
+    calls, t0 = 0, time.perf_counter()
+    while True:
+      run()
+      calls += 1
+      elapsed = time.perf_counter() - t0
+      if elapsed >= min_time:
+        break
+    times.append(elapsed / calls)
   return min(times), statistics.median(times)
 
 
-def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps: int) -> dict[str, float]:
+def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps: int,
+                min_time: float) -> dict[str, float]:
   key = jax.random.key(0)
   src = jax.random.randint(jax.random.fold_in(key, 1), (batch, length), 2, vocab, dtype=jnp.int32)
   tgt = jax.random.randint(jax.random.fold_in(key, 2), (batch, length + 1), 2, vocab, dtype=jnp.int32)
@@ -112,7 +120,7 @@ def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps:
                                                  jax.random.fold_in(key, i))
     jax.block_until_ready(loss)
   run_train()  # warm-up (allocations)
-  best, median = best_and_median(run_train, reps)
+  best, median = best_and_median(run_train, reps, min_time)
   out["train_tokens_per_s"] = batch * length * steps / best
   out["train_tokens_per_s_median"] = batch * length * steps / median
 
@@ -128,7 +136,7 @@ def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps:
       return search(make_step_fn(model, variables), cache)
     compiled, out[f"{name}_compile_s"] = compile_timed(decode, variables, src)
     jax.block_until_ready(compiled(variables, src))  # warm-up
-    best, median = best_and_median(lambda c=compiled: jax.block_until_ready(c(variables, src)), reps)
+    best, median = best_and_median(lambda c=compiled: jax.block_until_ready(c(variables, src)), reps, min_time)
     out[f"{name}_time_s"] = best
     out[f"{name}_sentences_per_s"] = batch / best
     out[f"{name}_sentences_per_s_median"] = batch / median
@@ -142,8 +150,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser.add_argument("--attention_impl", default="reference", help="Transformer attention: reference | xla | cudnn")
   args = parser.parse_args(argv)
   mode = "quick" if args.quick else "full"
-  setup = dict(batch=8, length=10, vocab=256, steps=3, reps=2) if args.quick else \
-      dict(batch=64, length=32, vocab=8000, steps=10, reps=3)
+  setup = dict(batch=8, length=10, vocab=256, steps=3, reps=3, min_time=0.2) if args.quick else \
+      dict(batch=64, length=32, vocab=8000, steps=10, reps=3, min_time=1.0)
   results: dict[str, dict[str, dict[str, float]]] = {}
   for name, sizes in SIZES[mode].items():
     results[name] = {}

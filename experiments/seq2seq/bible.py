@@ -38,7 +38,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true", help="tiny budget smoke run")
   parser.add_argument("--workdir", default=None, help="run folder (default /tmp/seq2seq_bible[_quick])")
-  parser.add_argument("--sentences", type=int, default=500, help="test verses in the beam sweep")
+  parser.add_argument("--sentences", type=int, default=300, help="test verses in the beam sweep")
   args = parser.parse_args()
   suffix = "_quick" if args.quick else ""
   workdir = args.workdir or f"/tmp/seq2seq_bible{suffix}"

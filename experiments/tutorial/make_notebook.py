@@ -74,8 +74,9 @@ lda = GibbsLDA(num_topics=10, alpha=0.5, beta=0.1, num_iterations=30 if QUICK el
 fig, axes = plt.subplots(1, 10, figsize=(10, 1.4))
 for k, ax in enumerate(axes):
   ax.imshow(lda.components_[k].reshape(5, 5), cmap="gray"); ax.axis("off")
-display(fig)  # explicit: the framework's plotting selects matplotlib's Agg backend
+fig.savefig(os.path.join(root, "lda_topics.png"), dpi=80)  # the framework plots with matplotlib's Agg backend
 plt.close(fig)
+display(Image(os.path.join(root, "lda_topics.png")))
 print("joint log-likelihood trace:", [round(v) for v in lda.loglikelihoods_[-3:]])"""),
 ]
 

@@ -46,6 +46,6 @@ def variant_of(values) -> str:
 
 
 def get_sweep(hyper):
-  settings = hyper.chain(*[hyper.product([hyper.fixed(k, v) for k, v in zip(KEYS, values)])
+  settings = hyper.chain(*[hyper.product([hyper.fixed(k, v) for k, v in zip(KEYS, values, strict=True)])
                            for values in VARIANTS.values()])
   return hyper.product([hyper.seeds(3), settings])
