@@ -216,6 +216,29 @@ def test_warm_start_copies_the_classifier_trunk(tmp_path):
     warm_start_params(wider.init(key(4), image, tokens)["params"], str(tmp_path / "cnn"), "trunk", "trunk")
 
 
+def test_evaluate_extra_decodes_and_scores(variables):
+  from research.bleu import corpus_bleu_tokens
+  from research.data.scenes import PairedSource, ragged
+  image, _ = inputs()
+  refs = [[np.array([4, 6, 7]), np.array([4, 8])], [np.array([5, 9])], [np.array([6, 4, 5]), np.array([10])]]
+  source = PairedSource({"image_index": np.arange(B), "caption": ragged([r[0] for r in refs]), "refs": ragged(refs),
+                         "labels": np.array([[0, -1], [1, 0], [1, -1]]), "cells": np.array([[4, -1], [0, 8], [2, -1]]),
+                         "num_items": np.array([1, 2, 1])}, images=np.asarray(image * 255, np.float32))
+  info = {"max_value": 255, "max_caption_len": 5, "noun_ids": np.array([4, 5])}
+  task = CaptioningTask(ConfigDict(), info)
+  config = ConfigDict(dict(decode=dict(beam_size=2, max_examples=B, batch_size=2, length_penalty=0.0)))
+  results = task.evaluate_extra(ATT, variables[ATT], "test", source, config)
+  out = task.decode_split(ATT, variables[ATT], source, config)
+  assert len(out["greedy"]) == B and all(len(h) <= 6 for h in out["greedy"])
+  refs_lists = [[list(map(int, r)) for r in rs] for rs in refs]
+  assert results["bleu2"] == pytest.approx(corpus_bleu_tokens(out["greedy"], refs_lists, max_ngram_order=2).score)
+  assert results["beam_bleu4"] == pytest.approx(corpus_bleu_tokens(out["beam"], refs_lists).score)
+  for name in ("object_precision", "object_recall", "alignment_greedy"):
+    if name in results:
+      assert 0.0 <= results[name] <= 1.0
+
+
+@pytest.mark.skipif(not os.environ.get("RESEARCH_SLOW_TESTS"), reason="~1-2 min on 2 CPU cores; set RESEARCH_SLOW_TESTS=1")
 def test_end_to_end_run(tmp_path):
   """configs/captioning.py:runlocal through the Trainer on an idx.gz fixture: loss, BLEU, alignment."""
   import importlib

@@ -1,0 +1,48 @@
+"""The LM and classification tasks through the one training loop, and fine-tuning from a pretraining run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ml_collections import ConfigDict
+
+from research import lm_tasks  # noqa: F401  (registers tasks and the 'finetune' trainer)
+from research.data import text  # noqa: F401  (registers datasets)
+from research.errors import UserError
+from research.models import elmo, lstm_lm  # noqa: F401
+from research.train import Trainer
+from tests.test_lm_data import write_rt_csv
+
+
+def _config(tmp_path, **over):
+  import importlib.util
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  spec = importlib.util.spec_from_file_location("c", os.path.join(root, "configs", over.pop("file")))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  config = mod.get_config(over.pop("arg"))
+  config.data_dir = str(tmp_path / "tfds")
+  config.async_checkpointing = False
+  for k, v in over.items():
+    config[k] = v
+  return config
+
+
+def test_elmo_pretrain_then_frozen_features(tmp_path):
+  csv = str(tmp_path / "rt.csv.bz2")
+  write_rt_csv(csv, n_movies=20)
+  lm = _config(tmp_path, file="lm.py", arg="model=elmo,runlocal,steps=2")
+  lm.dataset.path, lm.dataset.seq_len, lm.dataset.min_freq = csv, 8, 1
+  lm.model.num_layers = 1
+  results = Trainer(lm, str(tmp_path / "lm")).run()
+  assert {"forward_loss", "backward_hidden_loss"} <= set(results["validation"])
+  assert os.path.exists(tmp_path / "lm" / "vocab.json")
+  clf = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=1")
+  clf.dataset.path = csv
+  results = lm_tasks.FinetuneTrainer(clf, str(tmp_path / "clf")).run()
+  assert 0.0 <= results["test"]["accuracy"] <= 1.0
+  bad = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=2")
+  bad.dataset.path = csv
+  with pytest.raises(UserError, match="pretrained"):
+    lm_tasks.FinetuneTrainer(bad, str(tmp_path / "clf2"))
