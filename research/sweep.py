@@ -336,7 +336,9 @@ class _Pool:
       raise
 
   def call(self, argv: list[str], log_path: str, env: dict[str, str]) -> tuple[int, str]:
+    """Runs argv with its output appended to log_path; returns (exit status, this attempt's output)."""
     with open(log_path, "a") as log:
+      start = log.tell()
       log.write(f"$ {shlex.join(argv)}\n")
       log.flush()
       p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -346,6 +348,7 @@ class _Pool:
       with self.lock:
         self.procs.pop(p.pid, None)
     with open(log_path) as f:
+      f.seek(start)
       return rc, f.read()
 
 

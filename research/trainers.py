@@ -1,4 +1,7 @@
 """Trainer registry entries: one function `(config, workdir, **kw)` per mode of training."""
 
-from research import train  # noqa: F401  (registers 'supervised')
-from research import seq2seq_task  # noqa: F401  (task 'seq2seq')
+import research.lda.trainer  # noqa: F401  (trainer 'lda')
+from research import (
+    seq2seq_task,  # noqa: F401  (task 'seq2seq')
+    train,  # noqa: F401  (registers 'supervised')
+)

@@ -66,8 +66,8 @@ def test_decode_steps_equal_the_training_pass(lm):
 
 def test_sampling_temperature_and_top_k(lm):
   model, variables, tok = lm
-  step_fn = lstm_lm.lm_step_fn(model, variables)
-  last, cache = lstm_lm.prime(model, variables, tok)
+  step_fn = jax.jit(lstm_lm.lm_step_fn(model, variables))
+  last, cache = jax.jit(lstm_lm.prime, static_argnums=0)(model, variables, tok)
   draw = jax.jit(lambda key, top_k, temperature: lstm_lm.sample(step_fn, cache, last, key, num_tokens=5,
                                                                 temperature=temperature, top_k=top_k),
                  static_argnums=(1, 2))

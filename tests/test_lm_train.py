@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from ml_collections import ConfigDict
 
 from research import lm_tasks  # noqa: F401  (registers tasks and the 'finetune' trainer)
 from research.data import text  # noqa: F401  (registers datasets)

@@ -79,7 +79,8 @@ def test_two_processes_train_as_one_job_and_restore_after_kill(tmp_path, data_di
   assert rc == 0, err[-2000:]
 
   killed = _wait(_two_processes([*common, f"--workdir={multi_wd}"], {"RESEARCH_FAULT": "step:15"}))
-  assert [k[0] for k in killed] == [-9, -9], [k[2][-1500:] for k in killed]
+  # Process 0 kills itself at step 15; process 1 does too, or fails when its peer vanishes first.
+  assert killed[0][0] == -9 and killed[1][0] != 0, [(k[0], k[2][-1500:]) for k in killed]
   assert sorted(os.listdir(multi_wd / "checkpoints")) == ["10"]
 
   resumed = _wait(_two_processes([*common, f"--workdir={multi_wd}"]))

@@ -1,0 +1,88 @@
+"""Attention heatmaps (PNG) from trained runs: the Luong decoder's weights and every head of the
+Transformer's last decoder layer (cross-attention), for sample test sentences.
+
+  python -m experiments.attention.heatmaps
+
+Reads the maps reversal.py and bible.py saved next to their run summaries
+(results/runs/*.attention.json: teacher-forced on the model's own greedy output) and writes
+results/heatmap_<run>.png. Rows = output tokens (the token being predicted), columns = source tokens.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from experiments.attention import common  # noqa: E402
+
+# Chinese source characters need a CJK font; Debian's fonts-droid-fallback has one.
+_CJK_FONTS = ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",)
+
+
+def _font() -> font_manager.FontProperties | None:
+  for path in _CJK_FONTS:
+    if os.path.exists(path):
+      return font_manager.FontProperties(fname=path, size=7)
+  return None
+
+
+def plot(path_json: str, out_png: str) -> tuple[str, int, int]:
+  with open(path_json) as f:
+    data = json.load(f)
+  pairs = data["pairs"]
+  heads = len(pairs[0]["weights"])
+  font = _font()
+  fig, axes = plt.subplots(len(pairs), heads, figsize=(3.6 * heads + 0.6, 3.4 * len(pairs)), squeeze=False)
+  for r, pair in enumerate(pairs):
+    w = np.asarray(pair["weights"], np.float32)  # [H, T, S]
+    for h in range(heads):
+      ax = axes[r, h]
+      ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+      ax.set_xticks(range(len(pair["src"])))
+      ax.set_xticklabels(pair["src"], fontproperties=font, fontsize=6, rotation=90)
+      ax.set_yticks(range(len(pair["tgt"])))
+      ax.set_yticklabels(pair["tgt"], fontproperties=font, fontsize=6)
+      title = "Luong attention" if data["model_name"] == "luong_seq2seq" else f"last layer, head {h}"
+      ax.set_title(f"{title} (sentence {r + 1})", fontsize=8)
+  fig.suptitle(data["model"], fontsize=9)
+  fig.tight_layout()
+  fig.savefig(out_png, dpi=110)
+  plt.close(fig)
+  return data["model"], len(pairs), heads
+
+
+def main() -> None:
+  files = sorted(glob.glob(os.path.join(common.RUNS, "*.attention.json")))
+  lines = []
+  for path in files:
+    name = os.path.basename(path)[:-len(".attention.json")]
+    png = f"heatmap_{name}.png"
+    model, n, heads = plot(path, os.path.join(common.RESULTS, png))
+    lines.append(f"- `{model}` ({n} sentences × {heads} map{'s' if heads > 1 else ''}): "
+                 f"![{model}](results/{png})")
+  text = f"""## 3. Attention heatmaps
+
+```
+{common.command_line()}
+```
+
+Weights of trained runs of sections 1 and 4, computed teacher-forced on each model's own greedy output
+for test sentences (rows: the output token being predicted, `<eos>` last; columns: source tokens).
+Luong: its single attention distribution; Transformer: every head of the last decoder layer's
+cross-attention. On reversal a model that has learned the task attends along the anti-diagonal.
+
+{chr(10).join(lines)}
+"""
+  common.write_section("heatmaps", text)
+
+
+if __name__ == "__main__":
+  main()
