@@ -116,12 +116,18 @@ def load_state(workdir: str, step: int | None = None) -> tuple[int, Any, dict[st
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
-  # Target: the saved shapes and dtypes on this process's first device, so a checkpoint written by
-  # another topology (e.g. a multi-host run) still loads in a one-process notebook.
-  tree = ocp.StandardCheckpointer().metadata(os.path.join(manager.directory, str(step), "state")).item_metadata
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                                            meta=ocp.args.JsonRestore()))
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                              meta=ocp.args.JsonRestore()))
+  except ValueError as e:
+    if "topology" not in str(e).lower():
+      raise
+    # Written by another topology (e.g. a multi-host run): restore the saved shapes and dtypes onto
+    # this process's first device, so it still loads in a one-process notebook.
+    tree = ocp.StandardCheckpointer().metadata(os.path.join(manager.directory, str(step), "state")).item_metadata
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                              meta=ocp.args.JsonRestore()))
   manager.close()
   return step, restored.state, dict(restored.meta or {})

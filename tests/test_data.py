@@ -68,7 +68,7 @@ def test_unknown_dataset_names_known_ones(data_dir):
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 60), batch=st.sampled_from([1, 2, 4, 8]), processes=st.sampled_from([1, 2, 4]),
+@given(n=st.integers(1, 60), batch=st.sampled_from([1, 2, 4, 8]), processes=st.sampled_from([1, 2, 4, 8]),
        seed=st.integers(0, 5), epochs=st.integers(1, 3))
 def test_every_example_once_per_epoch(n, batch, processes, seed, epochs):
   """The training stream is a sequence of permutations: across processes, each epoch's n positions

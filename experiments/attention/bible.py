@@ -4,7 +4,7 @@ training budget; BLEU by source-length bucket; training tokens/s per model.
   python -m experiments.attention.bible [--quick] [--force]
 
 Each run trains configs/attention.py:model=M (task=bible) for the same number of steps at batch 32 on
-the first `train_limit` training verses, then greedy-decodes the first 400 test verses; BLEU is corpus
+the first `train_limit` training verses, then greedy-decodes the first 200 test verses; BLEU is corpus
 BLEU (research/bleu.py, 13a tokenization) against the KJV text. `--quick`: 30 steps, 100 sentences.
 """
 
@@ -17,7 +17,7 @@ from research import bleu
 
 MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
 BUCKETS = ((1, 20), (20, 35), (35, 50), (50, 64))  # source characters, [lo, hi)
-STEPS, TRAIN_LIMIT, N_TEST = 300, 8000, 400
+STEPS, TRAIN_LIMIT, N_TEST = 200, 8000, 200
 
 
 def overrides_for(quick: bool) -> dict:

@@ -140,9 +140,9 @@ def attention_maps(trainer: Trainer, src: np.ndarray, tgt: np.ndarray) -> np.nda
   src_b = jnp.asarray(np.asarray(src, np.int32)[None])
   tgt_in = jnp.asarray(np.concatenate([[int(info["bos_id"])], np.asarray(tgt, np.int32)])[None].astype(np.int32))
   _, weights = trainer.model.apply(variables_of(trainer), src_b, tgt_in, train=False, return_attention=True)
-  if isinstance(weights, dict):
+  if "decoder_cross" in weights:  # Transformer: {'decoder_cross': [w[B, H, T, S]] per layer, ...}
     return np.asarray(jax.device_get(weights["decoder_cross"][-1][0]), np.float32)
-  return np.asarray(jax.device_get(weights[0]), np.float32)[None]
+  return np.asarray(jax.device_get(weights["attention"][0]), np.float32)[None]  # Luong: [B, T, S]
 
 
 def save_run(name: str, summary: dict[str, Any]) -> None:
