@@ -12,8 +12,11 @@ Model: CNN trunk (8, 16 channels) pooled to 3×3×16 cells → LSTM (embed 64, h
 from the mean feature only. `init_from=DIR` copies the trunk of a 'cnn' run (configs/cnn.py) before
 training ('warm_start' trainer). Decoding: greedy and beam (k = 3) on up to 500 test images.
 
-Runtime and results: experiments/multimodal/README.md (tables written by experiments/multimodal/run.py,
-with the commands and the machine). `:runlocal` is a tiny variant for tests.
+Measured (seed 0, init_from a 1,200-step configs/cnn.py run, 600 steps; 2 CPU cores shared with other jobs,
+load average ~30): attention — 659 s wall, test BLEU-4 46.0 greedy / 56.4 beam, teacher-forced alignment
+48.1% (chance 11.1%); without attention — BLEU-4 42.1 greedy / 52.4 beam. All seeds and metrics:
+experiments/multimodal/README.md (written by `python -m experiments.multimodal.run`).
+`:runlocal` is a tiny variant for tests.
 """
 
 from ml_collections import ConfigDict

@@ -5,7 +5,9 @@ images the text→image model draws (configs/text_to_image.py:classifier=DIR).
 
   python -m research.main --config=configs/cnn.py --workdir=/tmp/cnn
 
-Runtime and result: see experiments/multimodal/README.md (measured there, with the command).
+Measured: 473 s wall for 1,200 steps on 2 CPU cores shared with other jobs; test accuracy 67.6% (seed 0) —
+weak for Fashion-MNIST, because the head sees only the spatial mean of 16 channels (kept so the trunk's
+cell features stay the ones the captioning encoder pools).
 `:runlocal` is a tiny variant for tests; `:steps=N` trains N steps of batch 128.
 """
 

@@ -272,6 +272,21 @@ def rbm_table(root: str, plots: str) -> str:
   return text
 
 
+def status(root: str) -> str:
+  """'Finished runs: (a) 36 of 36, …' from each sweep's plan (ROOT/<exp>/sweep.json) and the finished runs."""
+  parts = []
+  for label, exp in (("(a)", "vanishing"), ("(b)", "remedies"), ("(c)", "overfitting")):
+    plan = os.path.join(root, exp, "sweep.json")
+    planned = 0
+    if os.path.exists(plan):
+      with open(plan) as f:
+        planned = len(json.load(f)["runs"])
+    done, _ = load(os.path.join(root, exp))
+    parts.append(f"{label} {len(done)} of {planned}")
+  rbm_runs = len(glob.glob(os.path.join(root, "rbm", "*", "results.json")))
+  return f"Finished runs when this README was generated: {', '.join(parts)}; (d) {rbm_runs} RBM runs."
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   plots = os.path.join(FLAGS.out, "plots")
@@ -288,7 +303,8 @@ def main(argv: Sequence[str]) -> None:
   if os.path.exists(notes_path):  # the written observations, one paragraph per experiment
     with open(notes_path) as f:
       notes = json.load(f)
-  for key in ("status", "vanishing_notes", "remedies_notes", "overfitting_notes", "rbm_notes"):
+  sections["status"] = status(FLAGS.root) + " " + notes.get("status", "")
+  for key in ("vanishing_notes", "remedies_notes", "overfitting_notes", "rbm_notes"):
     sections[key] = notes.get(key, "")
   with open(os.path.join(os.path.dirname(__file__), "README.template.md")) as f:
     template = f.read()

@@ -86,7 +86,8 @@ def pairs(runs: dict) -> str:
 
 def lm(runs: dict) -> str:
   rows = []
-  for name, label in (("lm_lstm", "LSTM LM"), ("lm_elmo", "ELMo biLM"), ("lm_leaky", "leaky biLM")):
+  for name, label in (("lm_lstm", "LSTM LM"), ("lm_elmo", "ELMo biLM"), ("lm_leaky", "leaky biLM"),
+                      ("lm_leaky_long", "leaky biLM, 1 layer, 900 steps")):
     r = runs.get(name)
     if r is None:
       continue
@@ -97,8 +98,33 @@ def lm(runs: dict) -> str:
       rows.append([label, head, train.get(f"{head}_loss", float("nan")), math.exp(train.get(f"{head}_loss", math.nan)),
                    val[f"{head}_loss"], math.exp(val[f"{head}_loss"]), val[f"{head}_hidden_loss"],
                    math.exp(val[f"{head}_hidden_loss"]), val[f"{head}_accuracy"]])
+  sizes = {int(m) for r in runs.values() for m in re.findall(r"vocab=(\d+)", r.get("config", ""))
+           if r["name"].startswith("lm_")}
+  for v in sorted(sizes):  # the no-information baseline: every word equally likely
+    rows.append([f"uniform over the {v:,} ids", "—", math.log(v), float(v), math.log(v), float(v), math.log(v),
+                 float(v), 1.0 / v])
   return table(["model", "direction", "train NLL (last 100 steps)", "train ppl", "validation NLL", "validation ppl",
                 "honest NLL (target hidden)", "honest ppl", "validation next-token accuracy"], rows)
+
+
+def leak_summary(runs: dict) -> str:
+  """Sentences comparing the leaky model with the honest ones, with the numbers taken from the runs."""
+  out = []
+  honest = runs.get("lm_lstm")
+  for name in ("lm_leaky", "lm_leaky_long"):
+    r = runs.get(name)
+    if r is None or honest is None:
+      continue
+    v, h = r["final"]["validation"], honest["final"]["validation"]
+    vocab = re.findall(r"vocab=(\d+)", r["config"])
+    uniform = math.log(int(vocab[0])) if vocab else float("nan")
+    out.append(f"`{name}`: training NLL {r['last_train']['bidirectional_loss']:.2f} and validation NLL "
+               f"{v['bidirectional_loss']:.2f} against the honest LSTM LM's {h['forward_loss']:.2f}, but "
+               f"{v['bidirectional_hidden_loss']:.2f} once the token is hidden — "
+               + ("worse than guessing uniformly" if v["bidirectional_hidden_loss"] > uniform else "still worse than "
+                  "the honest LM" if v["bidirectional_hidden_loss"] > h["forward_loss"] else "not worse than the "
+                  "honest LM") + f" ({uniform:.2f} nats).")
+  return " ".join(out)
 
 
 def pretraining(runs: dict) -> tuple[str, str]:
@@ -130,6 +156,12 @@ def masking(runs: dict, train_rates) -> str:
   rows.append(["the rule", "", 0.15, 0.8, 0.1, 0.1, 0.5, 0])
   return table(["measured", "sample", "selected / maskable", "[MASK]", "random word", "unchanged", "NSP true next",
                 "specials selected"], rows)
+
+
+def run_list(runs: dict) -> str:
+  rows = [[n, f"`{r['config']}`", f"{r['wall_s'] / 60:.1f}", r["device"]]
+          for n, r in sorted(runs.items()) if "final" in r]
+  return table(["run", "config", "wall minutes (compile + train + eval)", "device"], rows)
 
 
 def main() -> None:
@@ -176,10 +208,8 @@ leaky biLM it removes the answer it was copying.
 {lm(runs)}
 
 The leaky biLM predicts token t from [forward state at t−1; backward state at t−1], and the backward state at t−1
-has read token t: its training and validation loss fall far below the honest LMs', but with the token hidden it
-does worse than the plain left-to-right LSTM — the copy path is all it learned. tests/test_elmo.py proves the
-mechanism with gradients (ELMo's forward LM: zero gradient from tokens ≥ t; backward LM: zero from tokens ≤ t;
-leaky: non-zero from token t).
+has read token t. {leak_summary(runs)} tests/test_elmo.py proves the mechanism with gradients (ELMo's forward LM:
+zero gradient from tokens ≥ t; backward LM: zero from tokens ≤ t; leaky: non-zero from token t itself).
 
 ## BERT pretraining: MLM and NSP
 
@@ -196,6 +226,10 @@ The first row applies `make_pairs` + `mask_tokens` (research/models/bert.py) to
 {m.get('batches', 0)} random training batches; the selection is exactly round(15%) of the maskable tokens of each
 row (at least 1), so its rate sits slightly off 0.15 through rounding. tests/test_bert.py checks the 80/10/10 split
 and the NSP 50/50 within 5 standard deviations over 4,000 pairs, and that [CLS]/[SEP]/[PAD] are never selected.
+
+## Every run
+
+{run_list(runs)}
 
 ## Reproduce
 

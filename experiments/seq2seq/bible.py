@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from configs import seq2seq
-from experiments.seq2seq.common import table, train, variables_of
+from experiments.seq2seq.common import run, table, train, variables_of
 from research.seq2seq_task import DecodeSettings
 
 BEAMS = (1, 2, 3, 5, 10)
@@ -128,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  main()
+  run(main)

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from configs import seq2seq
-from experiments.seq2seq.common import table, train
+from experiments.seq2seq.common import run, table, train
 from research.checkpoint import load_state
 from research.seq2seq_task import DecodeSettings
 
@@ -119,4 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  main()
+  run(main)
