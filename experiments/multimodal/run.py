@@ -61,9 +61,10 @@ def train(name: str, arg: str, workdir: str, data_dir: str, timings: dict[str, f
 def mean_std(values: list[float]) -> str:
   if not values:
     return "—"
+  fmt = "{:.2f}" if abs(float(np.mean(values))) >= 1 else "{:.4f}"
   if len(values) == 1:
-    return f"{values[0]:.2f}"
-  return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+    return fmt.format(values[0])
+  return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
 
 
 def load_model(workdir: str, name: str, arg: str, data_dir: str):
@@ -150,7 +151,7 @@ def generated_figure(workdir: str, arg: str, data_dir: str, path: str) -> None:
   plt.close(fig)
 
 
-def report(out: str, seeds: list[int], data_dir: str, command: str) -> None:
+def report(out: str, seeds: list[int], data_dir: str, command: str, note: str = "") -> None:
   from research.metric_writers import markdown_table
   results: dict[str, dict[str, float]] = {}
   for name in sorted(os.listdir(out)):
@@ -212,7 +213,7 @@ def report(out: str, seeds: list[int], data_dir: str, command: str) -> None:
   cores = os.cpu_count()
   text = f"""# Multimodal: captioning with and without attention, text → image
 
-Everything below was produced by `{command}` (tables, figures and `results.json` are written by
+{note + chr(10) + chr(10) if note else ""}Everything below was produced by `{command}` (tables, figures and `results.json` are written by
 `experiments/multimodal/run.py`; numbers are the final test-split evaluation of each run). Machine:
 {cores} CPU cores ({cpu}), shared with other jobs, no accelerator — so models and runs are small
 (600 steps of batch 32, a few minutes each) and these are short-training results, not converged ones.
@@ -273,13 +274,14 @@ def main() -> None:
   p.add_argument("--seeds", default="0")
   p.add_argument("--t2i", action=argparse.BooleanOptionalAction, default=True)
   p.add_argument("--report-only", action="store_true")
+  p.add_argument("--note", default="", help="a line for the README (e.g. how the runs were launched)")
   args = p.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
   _import_registrations()
   data_dir = os.path.expanduser(args.data_dir)
   seeds = [int(s) for s in args.seeds.split(",")]
   os.makedirs(args.out, exist_ok=True)
-  command = "python -m experiments.multimodal.run " + " ".join(a for a in sys.argv[1:])
+  command = "python -m experiments.multimodal.run " + " ".join(a for a in sys.argv[1:] if not a.startswith("--note"))
   timings: dict[str, float] = {}
   if not args.report_only:
     cnn = os.path.join(args.out, "cnn")
@@ -290,7 +292,7 @@ def main() -> None:
               os.path.join(args.out, f"cap_{kind}_s{seed}"), data_dir, timings)
       if args.t2i and seed == seeds[0]:
         train("text_to_image", f"classifier={cnn}", os.path.join(args.out, "t2i_s0"), data_dir, timings)
-  report(args.out, seeds, data_dir, command)
+  report(args.out, seeds, data_dir, command, args.note)
   print(json.dumps({"timings_s": timings}))
 
 
