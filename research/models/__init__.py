@@ -1,8 +1,11 @@
 """Model registry entries: importing this package registers every built-in model."""
 
-from research.models import (
+from research.models import (  # noqa: F401  (show_tell, show_attend_tell, cnn, text_to_image)
     attention,  # noqa: F401  (luong_seq2seq)
+    captioning,
+    cnn,
     mlp,  # noqa: F401
     seq2seq,  # noqa: F401  (lstm_seq2seq)
+    text_to_image,
     transformer,  # noqa: F401  (transformer)
 )
