@@ -8,10 +8,11 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data import (  # noqa: F401  (bible_zh_en, parallel_text, tfds_translation, synthetic_seq)
-  images,  # noqa: F401  (registers digits, fashion_mnist)
-  synthetic,
-  translation,
+from research.data import (  # noqa: F401  (importing registers the datasets)
+  images,  # digits, fashion_mnist
+  scenes,  # fashion_scenes, coco_captions
+  synthetic,  # synthetic_seq
+  translation,  # bible_zh_en, parallel_text, tfds_translation
 )
 from research.data.base import Dataset
 
