@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPILE_CACHE = os.path.join(tempfile.gettempdir(), f"research-test-jax-cache-{os.getuid()}")
 
 
 def write_idx(path: str, array: np.ndarray) -> None:
@@ -50,7 +52,11 @@ def fashion_dir(tmp_path_factory) -> str:
 def run_main(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
   """Runs `python -m research.main ARGS` in a fresh process (as a user would) and returns it."""
   full_env = dict(os.environ)
-  full_env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT})
+  full_env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
+                   # Subprocesses compile the same steps again and again: share XLA's persistent cache.
+                   "JAX_COMPILATION_CACHE_DIR": COMPILE_CACHE,
+                   "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"})
   full_env.pop("XLA_FLAGS", None)
   full_env.pop("RESEARCH_FAULT", None)
   full_env.update(env or {})
