@@ -81,14 +81,14 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
 
 
 def final_rows(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-  """split → metrics of its last evaluated step (a resumed run's replayed rows: the last one wins)."""
+  """split → metrics of its last evaluation row in file order: the final evaluation, which for an
+  early-stopped run is the restored best step (a smaller step than the rows before it)."""
   last: dict[str, dict[str, Any]] = {}
   for row in rows:
     split = row["split"]
     if split == "train":
       continue
-    if split not in last or row["step"] >= last[split]["step"]:
-      last[split] = row
+    last[split] = row
   return {split: {k: float(v) for k, v in row.items()
                   if k not in META and not k.startswith("_") and isinstance(v, (int, float))}
           for split, row in last.items()}

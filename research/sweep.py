@@ -249,6 +249,8 @@ def is_finished(workdir: str) -> bool:
   text = _read_text(os.path.join(workdir, "results.md"))
   if text is None:
     return False
+  if "Early stopping:" in text:  # stopped before total_steps on purpose
+    return True
   final = re.search(r"Final evaluation \(step (\d+)\)", text)
   total = re.search(r"(\d+) steps of batch", text)
   if final and total:

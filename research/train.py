@@ -561,6 +561,7 @@ class Trainer:
       if restored is None:
         raise UserError(f"early stopping: {best_ckpt.directory} has no readable checkpoint; "
                         "delete the workdir's checkpoints to retrain")
+      self._early_stopped_at = step
       self._last_step, state, _ = restored
       print(f"early stopping: restored the best step {self._last_step} "
             f"({es_cfg.metric} on {es_cfg.split} = {es['best']:.4f})", flush=True)
@@ -600,8 +601,12 @@ class Trainer:
              if k in info and info[k] == info[k]]
     if costs:
       summary += "\n\n" + markdown_table(["compiled train step", "value"], costs)
+    sections = {f"Final evaluation (step {self._last_step})": table}
+    if getattr(self, "_early_stopped_at", None) is not None:
+      sections["Early stopping"] = (f"Early stopping: training ended at step {self._early_stopped_at}; the table "
+                                    f"evaluates the restored best step {self._last_step}.")
     write_results(self.workdir.path, f"{self.config.get('name', self.config.model_name)} — results", {
-        f"Final evaluation (step {self._last_step})": table,
+        **sections,
         "Parameters": summary,
         "Run": (f"dataset `{self.config.dataset.name}`, model `{self.config.model_name}`, "
                 f"{self.total_steps} steps of batch {self.config.batch_size}, seed {self.config.seed}, "

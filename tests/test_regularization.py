@@ -83,6 +83,12 @@ def test_early_stopping_restores_the_best_step(tmp_path, data_dir):
   best = min(during, key=lambda r: r["loss"])
   assert t._last_step == best["step"] < t.total_steps
   assert final["validation"]["loss"] == pytest.approx(best["loss"], abs=1e-6)
+  from research.report import final_rows
+  from research.sweep import is_finished
+  assert "Early stopping: training ended at step" in (tmp_path / "es" / "results.md").read_text()
+  assert is_finished(str(tmp_path / "es"))  # a sweep does not relaunch it
+  rows = read_jsonl(tmp_path / "es" / "metrics.jsonl")
+  assert final_rows(rows)["validation"]["loss"] == pytest.approx(best["loss"], abs=1e-6)  # the best, not the last
 
 
 def test_diagnostics_record_per_layer_gradients_from_initialization(tmp_path, data_dir):

@@ -70,12 +70,28 @@ def sentiment(runs: dict) -> str:
     rows.append([label, len(rs), mean_std([r["final"]["validation"]["accuracy"] for r in rs]),
                  mean_std([r["final"]["test"]["accuracy"] for r in rs]),
                  f"`{rs[0]['config'].replace(',seed=0', '')}`"])
+  rows.append(["always the training split's majority class", "—", *majority_baseline(), "—"])
   return table(["model", "seeds", "validation accuracy", "test accuracy", "config (seed=N added per seed)"], rows)
+
+
+def majority_baseline() -> list[str]:
+  """Accuracy of predicting the training split's most frequent label (the same movie-hash split as the runs)."""
+  from research.data.text import read_rotten_tomatoes, split_of
+  rows = read_rotten_tomatoes()
+  by = {s: [r["label"] for r in rows if split_of(r["movie"], 10, 10) == s] for s in ("train", "validation", "test")}
+  major = int(np.mean(by["train"]) >= 0.5)
+  return [f"{np.mean(np.asarray(by[s]) == major):.4f}" for s in ("validation", "test")]
 
 
 def ranking(runs: dict) -> str:
   rs = [(r["final"]["test"]["accuracy"], n) for n, r in runs.items() if n.startswith("rt_") and n.endswith("_s0")]
-  return " > ".join(f"`{n[3:-3]}` {a:.3f}" for a, n in sorted(rs, reverse=True))
+  major = float(majority_baseline()[1])
+  text = " > ".join(f"`{n[3:-3]}` {a:.3f}" for a, n in sorted(rs, reverse=True))
+  stuck = [f"`{n[3:-3]}`" for a, n in rs if abs(a - major) < 5e-5]
+  if stuck:
+    text += (f". {', '.join(stuck)} score exactly the majority-class accuracy ({major:.4f}): in 300 steps the "
+             "classifier on frozen features did not move off predicting one class")
+  return text
 
 
 def pairs(runs: dict) -> str:
