@@ -27,11 +27,14 @@ from experiments.attention import common  # noqa: E402
 _CJK_FONTS = ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",)
 
 
-def _font() -> font_manager.FontProperties | None:
+def _font() -> font_manager.FontProperties:
+  """DejaVu Sans (Latin, digits) with a CJK fallback font for the Chinese source characters."""
+  families = ["DejaVu Sans"]
   for path in _CJK_FONTS:
     if os.path.exists(path):
-      return font_manager.FontProperties(fname=path, size=7)
-  return None
+      font_manager.fontManager.addfont(path)
+      families.append(font_manager.FontProperties(fname=path).get_name())
+  return font_manager.FontProperties(family=families, size=6)
 
 
 def plot(path_json: str, out_png: str) -> tuple[str, int, int]:
@@ -63,8 +66,8 @@ def main() -> None:
   files = sorted(glob.glob(os.path.join(common.RUNS, "*.attention.json")))
   lines = []
   for path in files:
-    name = os.path.basename(path)[:-len(".attention.json")]
-    png = f"heatmap_{name}.png"
+    with open(path) as f:
+      png = f"heatmap_{json.load(f)['model']}.png"  # the run's config.name: short and path-safe
     model, n, heads = plot(path, os.path.join(common.RESULTS, png))
     lines.append(f"- `{model}` ({n} sentences × {heads} map{'s' if heads > 1 else ''}): "
                  f"![{model}](results/{png})")

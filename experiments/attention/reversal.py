@@ -72,6 +72,10 @@ def write(results: dict, lengths: tuple[int, ...], quick: bool) -> None:
             *[results[m, n]["train_tokens_per_s"] for n in lengths],
             *[results[m, n]["teacher_forced_sequence_accuracy"] for n in lengths]] for m in MODELS]
   steps = results[MODELS[0], lengths[0]]["steps"]
+  left_out = [n for n in LENGTHS if n not in lengths]
+  missing = (f"Lengths {', '.join(map(str, left_out))} were not run (they did not fit the shared-CPU budget; "
+             f"runs here took {min(r['wall_s'] for r in results.values()) / 60:.1f}–"
+             f"{max(r['wall_s'] for r in results.values()) / 60:.1f} min each).") if left_out else ""
   text = f"""## 1. Synthetic reversal: sequence accuracy vs length
 
 ```
@@ -80,7 +84,8 @@ def write(results: dict, lengths: tuple[int, ...], quick: bool) -> None:
 
 Sources of L//2 … L random symbols (10-symbol vocabulary), target = the source reversed; {steps} training
 steps of batch 64 for every model and length (10,000 training pairs). **Exact match** = greedy decoding of
-500 test sources reproduces the whole reversed sequence. One seed.
+500 test sources reproduces the whole reversed sequence. One seed. Lengths in this table: {', '.join(map(str, lengths))}
+{missing}
 
 {common.table(header, rows)}
 
