@@ -2,6 +2,7 @@
 
 import research.lda.trainer  # noqa: F401  (trainer 'lda')
 from research import (
+    lm_tasks,  # noqa: F401  (tasks text_classification, lm, mlm_nsp; trainer finetune)
     multimodal_tasks,  # noqa: F401  (tasks captioning, text_to_image; trainer warm_start)
     seq2seq_task,  # noqa: F401  (task 'seq2seq')
     train,  # noqa: F401  (registers 'supervised')

@@ -12,6 +12,7 @@ from research.data import (  # noqa: F401  (importing registers the datasets)
   images,  # digits, fashion_mnist
   scenes,  # fashion_scenes, coco_captions
   synthetic,  # synthetic_seq
+  text,  # rotten_tomatoes(_pairs, _text), austen, kjv_text
   translation,  # bible_zh_en, parallel_text, tfds_translation
 )
 from research.data.base import Dataset
