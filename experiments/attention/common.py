@@ -8,8 +8,10 @@ README can be rebuilt without retraining (`--force` retrains).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -43,11 +45,20 @@ def config_for(arg: str, **overrides: Any) -> ConfigDict:
   return c
 
 
+def safe_name(text: str) -> str:
+  """Only [A-Za-z0-9._-] in file names (values like ('test',) would add quotes and parentheses);
+  long names keep a readable prefix and a hash of the whole."""
+  clean = re.sub(r"[^A-Za-z0-9._-]", "", text)
+  if len(clean) > 120:
+    clean = clean[:100] + "-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+  return clean
+
+
 def run_name(arg: str, overrides: dict[str, Any]) -> str:
   text = arg.replace(",", "_").replace("=", "-")
   if overrides:
     text += "__" + "_".join(f"{k.split('.')[-1]}-{v}" for k, v in sorted(overrides.items()))
-  return text
+  return safe_name(text)
 
 
 def train(arg: str, overrides: dict[str, Any], *, force: bool = False) -> tuple[Trainer, str]:
