@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from research.errors import UserError
-from research.models.rbm import scan_minibatches, summarize
+from research.models.rbm import run_epochs, scan_minibatches
 
 Params = dict[str, jax.Array]
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -210,14 +210,5 @@ def train_epochs(state: AETrainState, data: jax.Array, key: jax.Array, *, num_ep
                  on_epoch_end: Callable[[int, AETrainState, dict[str, float]], None] | None = None,
                  ) -> tuple[AETrainState, list[dict[str, float]]]:
   """`num_epochs` epochs; epoch e uses fold_in(key, e). Returns the state and per-epoch {'loss': mean}."""
-  if data.shape[0] < batch_size:
-    raise UserError(f"autoencoder training needs at least batch_size={batch_size} examples, got {data.shape[0]}")
-  data = jnp.asarray(data, jnp.float32)
-  history = []
-  for epoch in range(num_epochs):
-    state, sums = train_epoch(state, data, jax.random.fold_in(key, epoch), batch_size=batch_size, shuffle=shuffle)
-    means = summarize(jax.device_get(sums))
-    history.append(means)
-    if on_epoch_end is not None:
-      on_epoch_end(epoch, state, means)
-  return state, history
+  return run_epochs(train_epoch, state, data, key, num_epochs=num_epochs, batch_size=batch_size, shuffle=shuffle,
+                    on_epoch_end=on_epoch_end, what="autoencoder")

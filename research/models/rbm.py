@@ -436,12 +436,22 @@ def train_epochs(state: RBMTrainState, data: jax.Array, key: jax.Array, *, num_e
   Returns the final state and, per epoch, the metric means {'recon_error': per example, 'free_energy': ...}.
   `on_epoch_end(epoch, state, means)` is the place to log or checkpoint.
   """
+  return run_epochs(train_epoch, state, data, key, num_epochs=num_epochs, batch_size=batch_size, shuffle=shuffle,
+                    on_epoch_end=on_epoch_end, what="RBM")
+
+
+def run_epochs(epoch_fn: Callable[..., tuple[Any, dict[str, Any]]], state: Any, data: jax.Array, key: jax.Array, *,
+               num_epochs: int, batch_size: int, shuffle: bool = True,
+               on_epoch_end: Callable[[int, Any, dict[str, float]], None] | None = None,
+               what: str = "model") -> tuple[Any, list[dict[str, float]]]:
+  """The epoch loop shared by the RBM and the autoencoders: epoch e runs
+  `epoch_fn(state, data, fold_in(key, e), batch_size=, shuffle=)` and records its metric means."""
   if data.shape[0] < batch_size:
-    raise UserError(f"RBM training needs at least batch_size={batch_size} examples, got {data.shape[0]}")
+    raise UserError(f"{what} training needs at least batch_size={batch_size} examples, got {data.shape[0]}")
   data = jnp.asarray(data, jnp.float32)
   history = []
   for epoch in range(num_epochs):
-    state, sums = train_epoch(state, data, jax.random.fold_in(key, epoch), batch_size=batch_size, shuffle=shuffle)
+    state, sums = epoch_fn(state, data, jax.random.fold_in(key, epoch), batch_size=batch_size, shuffle=shuffle)
     means = summarize(jax.device_get(sums))
     history.append(means)
     if on_epoch_end is not None:
