@@ -25,6 +25,7 @@ params, folder)` writes one back that `transformers.BertForPreTraining.from_pret
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -43,13 +44,7 @@ Array = jax.Array
 POOLINGS = ("cls", "mean", "max")
 
 
-class BertEncoder(nn.Module):
-  """(tokens: int32[B, T], segments: int32[B, T]) → hidden float[B, T, D].
-
-  Params: `encoder` (TransformerEncoder: embedder/token_embed, embedder/position_embed, embed_layer_norm,
-  layer_i), `segment_embed`.
-  """
-
+class _BertFields(nn.Module):
   vocab_size: int
   d_model: int = 128
   num_heads: int = 2
@@ -65,6 +60,23 @@ class BertEncoder(nn.Module):
   pad_id: int = 0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+
+  def _dense(self, features: int, name: str) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.normal(self.init_std), dtype=self.dtype,
+                    param_dtype=self.param_dtype, name=name)
+
+
+def _bert_fields(m: nn.Module) -> dict[str, Any]:
+  """The shared BERT hyperparameters of `m`, to build its BertEncoder with."""
+  return {f.name: getattr(m, f.name) for f in dataclasses.fields(_BertFields) if f.name not in ("parent", "name")}
+
+
+class BertEncoder(_BertFields):
+  """(tokens: int32[B, T], segments: int32[B, T]) → hidden float[B, T, D].
+
+  Params: `encoder` (TransformerEncoder: embedder/token_embed, embedder/position_embed, embed_layer_norm,
+  layer_i), `segment_embed`.
+  """
 
   def block_config(self) -> BlockConfig:
     return BlockConfig(d_model=self.d_model, num_heads=self.num_heads, d_ff=self.d_ff, dropout_rate=self.dropout_rate,
@@ -89,36 +101,6 @@ class BertEncoder(nn.Module):
   def token_logits(self, x: Array) -> Array:
     """x: [..., D] → float32[..., V] with the transposed token-embedding table (the tied MLM output)."""
     return self.encoder.embedder.attend(x)
-
-
-def _bert_fields(m: nn.Module) -> dict[str, Any]:
-  return dict(vocab_size=m.vocab_size, d_model=m.d_model, num_heads=m.num_heads, num_layers=m.num_layers, d_ff=m.d_ff,
-              max_positions=m.max_positions, type_vocab_size=m.type_vocab_size, dropout_rate=m.dropout_rate,
-              attention_dropout_rate=m.attention_dropout_rate, activation=m.activation,
-              layer_norm_eps=m.layer_norm_eps, init_std=m.init_std, pad_id=m.pad_id, dtype=m.dtype,
-              param_dtype=m.param_dtype)
-
-
-class _BertFields(nn.Module):
-  vocab_size: int
-  d_model: int = 128
-  num_heads: int = 2
-  num_layers: int = 2
-  d_ff: int = 512
-  max_positions: int = 128
-  type_vocab_size: int = 2
-  dropout_rate: float = 0.1
-  attention_dropout_rate: float = 0.1
-  activation: str = "gelu"
-  layer_norm_eps: float = 1e-12
-  init_std: float = 0.02
-  pad_id: int = 0
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  def _dense(self, features: int, name: str) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.normal(self.init_std), dtype=self.dtype,
-                    param_dtype=self.param_dtype, name=name)
 
 
 @registry.models.register("bert_pretraining")
