@@ -361,9 +361,7 @@ class Trainer:
     sample = sharding.to_global(self.train_stream[0], self.mesh)
     self._train_metric_shapes = step_metrics_shape(state, sample)
     self.summary = self.model_summary(state, sample) if self.config.get("model_summary", True) else {}
-    self._zeros = jax.jit(lambda: {"metrics": {k: jnp.zeros(v.shape, v.dtype)
-                                               for k, v in self._train_metric_shapes.items()},
-                                   "bad_step": -jnp.ones((), jnp.int32)}, out_shardings=repl)
+    self._zeros = jax.jit(self._zeros_like_acc, out_shardings=repl)
 
   def model_summary(self, state: TrainState, batch: dict[str, Any]) -> dict[str, Any]:
     """Parameters per top-level module; FLOPs, bytes accessed and memory of one compiled train step.
@@ -589,9 +587,10 @@ class Trainer:
   def write_summary(self, final: dict[str, dict[str, float]]) -> None:
     if not self.workdir.is_writer:
       return
-    plot_learning_curves(self.workdir.path)
+    rows = read_metrics(self.workdir.path)
+    plot_learning_curves(self.workdir.path, rows)
     if self.config.get("diagnostics", False):
-      plot_gradient_norms(read_metrics(self.workdir.path), self.workdir.file("plots", "gradient_norms.png"))
+      plot_gradient_norms(rows, self.workdir.file("plots", "gradient_norms.png"))
     names = sorted({k for v in final.values() for k in v})
     table = markdown_table(["split", *names], [[s, *[v.get(n, float("nan")) for n in names]] for s, v in final.items()])
     info = self.summary or {}
