@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from research.errors import UserError
@@ -102,6 +102,29 @@ def chain(*sweeps: Sequence[Run]) -> list[Run]:
   for s in sweeps:
     out += _check_runs(s, "hyper.chain")
   return out
+
+
+def variants(keys: Sequence[str], table: Mapping[str, Sequence[Any]]) -> list[Run]:
+  """One run per named setting, in the table's order: `table` maps a variant name to the values of `keys`.
+
+  variants(("config.l2", "config.dropout"), {"none": (0, 0), "l2": (1e-3, 0)}) → two runs setting both keys.
+  Every run sets every key, so a report can name a run's variant from its config (`variant_name`).
+  """
+  keys = [_check_key(k) for k in keys]
+  out: list[Run] = []
+  for name, values in table.items():
+    if len(values) != len(keys):
+      raise UserError(f"hyper.variants: variant {name!r} has {len(values)} values for {len(keys)} keys {keys}")
+    out.append(dict(builtins.zip(keys, values, strict=True)))
+  return out
+
+
+def variant_name(table: Mapping[str, Sequence[Any]], values: Sequence[Any]) -> str:
+  """The name under which `table` (as given to `variants`) lists `values`, or '?' when none does."""
+  for name, v in table.items():
+    if tuple(v) == tuple(values):
+      return name
+  return "?"
 
 
 def validate(runs: Any) -> list[Run]:

@@ -57,6 +57,18 @@ def test_product_zip_fixed_seeds():
   assert hyper.seeds(2, start=5) == [{"config.seed": 5}, {"config.seed": 6}]
 
 
+def test_named_variants_round_trip():
+  table = {"none": (0.0, 0), "l2": (1e-3, 0), "early": (0.0, 3)}
+  runs = hyper.variants(("config.l2", "config.patience"), table)
+  assert runs == [{"config.l2": 0.0, "config.patience": 0}, {"config.l2": 1e-3, "config.patience": 0},
+                  {"config.l2": 0.0, "config.patience": 3}]
+  # a report recovers each run's name from its config values, whatever else the sweep varied
+  swept = hyper.product([hyper.seeds(2), runs])
+  assert [hyper.variant_name(table, (r["config.l2"], r["config.patience"])) for r in swept] == [
+      "none", "l2", "early", "none", "l2", "early"]
+  assert hyper.variant_name(table, (5.0, 5)) == "?"
+
+
 @pytest.mark.parametrize("build,message", [
     (lambda: hyper.zip(hyper.sweep("config.a", [1, 2]), hyper.sweep("config.b", [1])), "different lengths [2, 1]"),
     (lambda: hyper.sweep("learning_rate", [1]), "must be a dotted config path starting with 'config.'"),
@@ -66,6 +78,8 @@ def test_product_zip_fixed_seeds():
     (lambda: hyper.validate([]), "returned no runs"),
     (lambda: hyper.product(hyper.fixed("config.a", 1)), "hyper.product takes a list of runs"),
     (lambda: hyper.seeds(0), "positive integer"),
+    (lambda: hyper.variants(("config.a", "config.b"), {"x": (1,)}), "variant 'x' has 1 values for 2 keys"),
+    (lambda: hyper.variants(("a",), {"x": (1,)}), "must be a dotted config path"),
 ])
 def test_hyper_mistakes_are_user_errors(build, message):
   with pytest.raises(UserError) as e:

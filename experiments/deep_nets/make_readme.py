@@ -22,6 +22,7 @@ from absl import app, flags
 
 from experiments.deep_nets.overfitting import sweep as overfit_sweep
 from experiments.deep_nets.remedies import sweep as remedies_sweep
+from research import hyper
 from research.report import RunData, find_runs, mean_std
 
 FLAGS = flags.FLAGS
@@ -144,26 +145,41 @@ def vanishing(root: str, plots: str) -> str:
   return text
 
 
+def variant_groups(folder: str, sweep: Any) -> tuple[dict[str, list[RunData]], int]:
+  """The finished runs of a `hyper.variants` sweep grouped by variant name, in the sweep's VARIANTS order,
+  and the number of unfinished runs."""
+  runs, unfinished = load(folder)
+  groups: dict[str, list[RunData]] = collections.defaultdict(list)
+  for run in runs:
+    values = tuple(run.config[k.removeprefix("config.")] for k in sweep.KEYS)
+    groups[hyper.variant_name(sweep.VARIANTS, values)].append(run)
+  return {name: groups[name] for name in sweep.VARIANTS if name in groups}, unfinished
+
+
+def save_line_plot(fig: Any, ax: Any, path: str, *, xlabel: str, ylabel: str, title: str) -> None:
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  _plt().close(fig)
+
+
 # ---------------------------------------------------------------------------------------------- (b)
 
 
 def remedies(root: str, plots: str) -> str:
-  runs, unfinished = load(os.path.join(root, "remedies"))
-  if not runs:
+  groups, unfinished = variant_groups(os.path.join(root, "remedies"), remedies_sweep)
+  if not groups:
     return "_No finished runs yet._"
-  groups: dict[str, list[RunData]] = collections.defaultdict(list)
-  for run in runs:
-    values = tuple(run.config[k.removeprefix("config.")] for k in remedies_sweep.KEYS)
-    groups[remedies_sweep.variant_of(values)].append(run)
   rows = []
-  plt = _plt()
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for name in remedies_sweep.VARIANTS:
-    if name not in groups:
-      continue
+  fig, ax = _plt().subplots(figsize=(7, 4.5))
+  for name, runs in groups.items():
     acc, best, reach, reached = [], [], [], 0
     per_epoch_curves = []
-    for run in groups[name]:
+    for run in runs:
       per_epoch = run.config["eval_every_steps"]
       points = [(s / per_epoch, v) for s, v in curve(run.rows, "test", "accuracy")]
       points.append((run.config["num_epochs"], last_rows(run.rows)["test"]["accuracy"]))
@@ -174,20 +190,14 @@ def remedies(root: str, plots: str) -> str:
       if hit:
         reach.append(hit[0])
         reached += 1
-    n = len(groups[name])
+    n = len(runs)
     rows.append([name, n, cell(acc), cell(best), f"{reached}/{n}", cell(reach, "{:.1f}") if reach else "never"])
     epochs = [e for e, _ in per_epoch_curves[0]]
     means = [mean_std([c[i][1] for c in per_epoch_curves if len(c) > i])[0] for i in range(len(epochs))]
     ax.plot(epochs, means, marker=".", label=name)
   ax.axhline(TARGET_ACCURACY, color="gray", ls="--", lw=0.8)
-  ax.set_xlabel("epoch")
-  ax.set_ylabel("test accuracy (mean over seeds)")
-  ax.set_title("6×128 sigmoid MLP: the remedies (Fashion-MNIST)")
-  ax.legend(fontsize=8)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(os.path.join(plots, "remedies_test_accuracy.png"), dpi=100)
-  plt.close(fig)
+  save_line_plot(fig, ax, os.path.join(plots, "remedies_test_accuracy.png"), xlabel="epoch",
+                 ylabel="test accuracy (mean over seeds)", title="6×128 sigmoid MLP: the remedies (Fashion-MNIST)")
   text = table(["variant", "n", "final test accuracy", "best test accuracy", f"runs reaching {TARGET_ACCURACY}",
                 f"epochs to reach {TARGET_ACCURACY} (runs that did)"], rows)
   if unfinished:
@@ -199,22 +209,15 @@ def remedies(root: str, plots: str) -> str:
 
 
 def overfitting(root: str, plots: str) -> str:
-  runs, unfinished = load(os.path.join(root, "overfitting"))
-  if not runs:
+  groups, unfinished = variant_groups(os.path.join(root, "overfitting"), overfit_sweep)
+  if not groups:
     return "_No finished runs yet._"
-  groups: dict[str, list[RunData]] = collections.defaultdict(list)
-  for run in runs:
-    values = tuple(run.config[k.removeprefix("config.")] for k in overfit_sweep.KEYS)
-    groups[overfit_sweep.variant_of(values)].append(run)
   rows = []
-  plt = _plt()
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for name in overfit_sweep.VARIANTS:
-    if name not in groups:
-      continue
+  fig, ax = _plt().subplots(figsize=(7, 4.5))
+  for name, runs in groups.items():
     tr, te, gap, steps = [], [], [], []
     gap_curves = []
-    for run in groups[name]:
+    for run in runs:
       final = last_rows(run.rows)
       tr.append(final["train_subset"]["accuracy"])
       te.append(final["test"]["accuracy"])
@@ -222,17 +225,12 @@ def overfitting(root: str, plots: str) -> str:
       steps.append(final["test"]["step"])
       a, b = dict(curve(run.rows, "train_subset", "accuracy")), dict(curve(run.rows, "test", "accuracy"))
       gap_curves.append({s: a[s] - b[s] for s in a if s in b})
-    rows.append([name, len(groups[name]), cell(tr), cell(te), cell(gap), cell(steps, "{:.0f}")])
+    rows.append([name, len(runs), cell(tr), cell(te), cell(gap), cell(steps, "{:.0f}")])
     xs = sorted(set.intersection(*[set(g) for g in gap_curves]))
     ax.plot(xs, [mean_std([g[s] for g in gap_curves])[0] for s in xs], marker=".", label=name)
-  ax.set_xlabel("step (100 images each; 10 steps = 1 epoch)")
-  ax.set_ylabel("train − test accuracy (mean over seeds)")
-  ax.set_title("1,000 Fashion-MNIST images, 2×512 relu MLP, Adam")
-  ax.legend(fontsize=8)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(os.path.join(plots, "overfitting_gap_curve.png"), dpi=100)
-  plt.close(fig)
+  save_line_plot(fig, ax, os.path.join(plots, "overfitting_gap_curve.png"),
+                 xlabel="step (100 images each; 10 steps = 1 epoch)", ylabel="train − test accuracy (mean over seeds)",
+                 title="1,000 Fashion-MNIST images, 2×512 relu MLP, Adam")
   text = table(["regularizer", "n", "train accuracy (eval mode, the 1,000 images)", "test accuracy",
                 "gap", "step of the final model"], rows)
   if unfinished:

@@ -20,15 +20,5 @@ VARIANTS = {  # name → values of KEYS
 }
 
 
-def variant_of(values) -> str:
-  """The variant name of a run's (l2, l1, dropout, noise, patience) values (used by the README script)."""
-  for name, v in VARIANTS.items():
-    if tuple(v) == tuple(values):
-      return name
-  return "?"
-
-
 def get_sweep(hyper):
-  settings = hyper.chain(*[hyper.product([hyper.fixed(k, v) for k, v in zip(KEYS, values, strict=True)])
-                           for values in VARIANTS.values()])
-  return hyper.product([hyper.seeds(3), settings])
+  return hyper.product([hyper.seeds(3), hyper.variants(KEYS, VARIANTS)])
