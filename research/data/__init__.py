@@ -13,6 +13,7 @@ from research.data import (  # noqa: F401  (importing registers the datasets)
   scenes,  # fashion_scenes, coco_captions
   synthetic,  # synthetic_seq
   text,  # rotten_tomatoes(_pairs, _text), austen, kjv_text
+  text_official,  # tfds_text (imdb_reviews and other official TFDS text classification sets)
   translation,  # bible_zh_en, parallel_text, tfds_translation
 )
 from research.data.base import Dataset
