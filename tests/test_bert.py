@@ -120,6 +120,31 @@ def test_pretraining_model_and_task_metrics():
   assert abs(m["mask_frac"] + m["random_frac"] + m["keep_frac"] - 1.0) < 1e-6
 
 
+def test_mlm_head_at_selected_positions_equals_full_logits():
+  """The task runs the MLM head only at the selected positions; loss, accuracy and count equal the full pass.
+  select_rate=0.5 selects round(0.5 · n) ≤ 6 of a row's n ≤ 12 maskable tokens, close to the task's bound of
+  ceil(0.5 · 15) + 1 = 9 gathered positions (at 0.15 the bound is far from binding)."""
+  select_rate = 0.5
+  info = {"vocab_size": V, "pad_id": PAD, "cls_id": CLS, "sep_id": SEP, "mask_id": MASK, "num_special": NSPECIAL,
+          "vocab": None}
+  task = MaskedLMTask(ConfigDict(dict(mlm=dict(select_rate=select_rate))), info)
+  rng = np.random.default_rng(3)
+  batch = {"tokens_a": jnp.asarray(_sentences(rng, 16, 6)), "tokens_b": jnp.asarray(_sentences(rng, 16, 6)),
+           "mask": jnp.ones(16)}
+  model = bert.BertForPretraining(**_small())
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), *task.init_args(batch))
+  noise = jax.random.PRNGKey(5)
+  _, metrics, _ = task.loss_and_metrics(model, variables, batch, train=False, rngs={"noise": noise})
+  p = task.prepare(batch, noise)
+  logits = model.apply(variables, p["inputs"], p["segments"])["mlm_logits"]  # every position
+  w = np.asarray(p["weights"])
+  nll = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits)), np.asarray(p["targets"])[..., None], -1)[..., 0]
+  assert float(metrics["mlm_loss"][1]) == w.sum() > 16  # every selected token is scored
+  np.testing.assert_allclose(float(metrics["mlm_loss"][0]), (nll * w).sum(), rtol=1e-4)
+  hits = (np.asarray(logits).argmax(-1) == np.asarray(p["targets"])) * w
+  assert float(metrics["mlm_accuracy"][0]) == hits.sum()
+
+
 @pytest.mark.parametrize("pooling", ["cls", "mean", "max"])
 def test_classifier_pooling_ignores_padding(pooling):
   model = bert.BertClassifier(**_small(num_classes=3, pooling=pooling))

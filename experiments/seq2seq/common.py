@@ -48,3 +48,73 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
   return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The zh→en Bible budget shared by experiments/seq2seq/bible.py (search comparison on the plain LSTM) and
+# experiments/attention/bible.py (plain LSTM vs Luong vs Transformer): one trained run per model, so the
+# search sweep decodes the very checkpoint the model comparison scored instead of training it twice.
+
+BIBLE_MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
+BIBLE_WORKDIRS = os.environ.get("BIBLE_WORKDIRS", "/tmp/bible_runs")
+# Every model: the same steps, batch, data, vocabularies and schedule shape (configs/seq2seq.py, task=bible).
+# The Transformer gets its own width (configs/attention.py's default is sized for the synthetic tasks) and
+# peak learning rate; the LSTMs keep configs/seq2seq.py's.
+BIBLE_TRANSFORMER = {"model.d_model": 256, "model.num_heads": 4, "model.d_ff": 1024,
+                     "model.num_encoder_layers": 2, "model.num_decoder_layers": 2,
+                     "optimizer.learning_rate": 1.5e-3}
+# Evaluation inside the training run: teacher-forced NLL/accuracy on the test split only; the scripts
+# decode themselves (bible_test_set), on untruncated sources.
+BIBLE_EVAL = {"dataset.eval_splits": ("test",), "decode.num_sentences": 0, "eval_every_steps": -1}
+BIBLE_QUICK = {"dataset.train_limit": 2000, "dataset.eval_limit": 100, "num_train_steps": 30,
+               "optimizer.warmup_steps": 5, "log_every_steps": 10}
+
+
+def set_dotted(config: ConfigDict, overrides: dict[str, Any]) -> ConfigDict:
+  """Applies {'model.d_model': 256, ...} to `config` in place and returns it."""
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def bible_overrides(model: str, quick: bool = False) -> dict[str, Any]:
+  """The dotted overrides of configs/attention.py:model=<model>,task=bible for the shared Bible budget."""
+  if model not in BIBLE_MODELS:
+    raise UserError(f"--model={model!r}: use one of {', '.join(BIBLE_MODELS)}")
+  out = dict(BIBLE_EVAL)
+  if model == "transformer":
+    out.update(BIBLE_TRANSFORMER)
+  if quick:
+    out.update(BIBLE_QUICK)
+  return out
+
+
+def bible_config(model: str, quick: bool = False) -> ConfigDict:
+  """configs/attention.py:model=<model>,task=bible with the shared budget's overrides (its `lstm` is
+  configs/seq2seq.py's Bible model unchanged)."""
+  from configs import attention  # noqa: PLC0415  (configs/attention.py builds on configs/seq2seq.py)
+  return set_dotted(attention.get_config(f"model={model},task=bible"), bible_overrides(model, quick))
+
+
+def bible_workdir(model: str, quick: bool = False) -> str:
+  return os.path.join(BIBLE_WORKDIRS, f"{model}{'_quick' if quick else ''}")
+
+
+def bible_test_set(trainer: Trainer, limit: int = 0) -> dict[str, list[Any]]:
+  """The test verses for BLEU: ids of the *untruncated* source (the training run's test split holds
+  sources truncated to config.dataset.max_len), the Chinese text and the KJV reference.
+
+  The vocabularies depend only on the training texts, so re-encoding `src_text` gives the ids the model
+  knows. `limit` > 0: the first `limit` verses. Returns {'src': [int32[S_i]], 'src_text': [...],
+  'ref': [...]}.
+  """
+  test = trainer.eval_sources["test"]
+  n = len(test) if limit <= 0 else min(limit, len(test))
+  vocab = trainer.dataset.info["src_vocab"]
+  texts = [str(t) for t in test.columns["src_text"][:n]]
+  return {"src": [vocab.encode(t) for t in texts], "src_text": texts,
+          "ref": [str(t) for t in test.columns["tgt_text"][:n]]}

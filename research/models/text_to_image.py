@@ -1,8 +1,14 @@
 """Text → image (notes §3 "LSTM → vector → CNN"): an LSTM reads the caption into one vector, a
 transposed-convolution decoder draws the scene from it.
 
-  caption int32[B, T] → embed → LSTM (masked) → h_T ∈ R^H → dense → [S/2^n, S/2^n, C] → n × (2× transposed
-  conv, relu) → 3×3 conv → pixel logits float32[B, S, S, 1]
+  caption int32[B, T] → embed → LSTM (masked) → caption vector v → dense → [S/2^n, S/2^n, C] → n × (2×
+  transposed conv, relu) → 3×3 conv → pixel logits float32[B, S, S, 1]
+
+v is the last LSTM state h_T (`text_pool='last'`, H entries), the masked mean of the LSTM outputs ('mean'),
+or both concatenated ('both', 2H), optionally layer-normalized (`text_norm`). Why the options: trained on
+fashion_scenes with the raw h_T, the vector barely moved between captions and the decoder settled on the
+mean scene; the normalized [h_T, mean] lets the caption steer the decoder from the first few hundred steps
+(experiments/multimodal/README.md, "Diagnosis").
 
 Trained with per-pixel binary cross-entropy against the image scaled to [0, 1] (or squared error).
 A caption fixes which articles appear and where, not their exact look, so the deterministic model
@@ -36,6 +42,7 @@ class TextToImage(nn.Module):
     embed_dim, hidden_dim: caption encoder sizes (the caption vector has hidden_dim entries).
     channels: channels of the first decoder feature map (halved at each upsampling, at least 8).
     num_upsamples: n, 2× transposed convolutions.  latent_dim: 0 = deterministic, > 0 = conditional VAE.
+    text_pool: 'last' | 'mean' | 'both' (see the module docstring).  text_norm: LayerNorm on the vector.
   """
 
   vocab_size: int
@@ -45,6 +52,8 @@ class TextToImage(nn.Module):
   channels: int = 32
   num_upsamples: int = 2
   latent_dim: int = 0
+  text_pool: str = "last"
+  text_norm: bool = False
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -57,6 +66,10 @@ class TextToImage(nn.Module):
     self.embed = nn.Embed(self.vocab_size, self.embed_dim, param_dtype=pd, name="embed")
     self.lstm = LSTMLayer(self.embed_dim, self.hidden_dim, param_dtype=pd, name="lstm")
     self.dropout = nn.Dropout(self.dropout_rate)
+    if self.text_pool not in ("last", "mean", "both"):
+      raise ValueError(f"text_pool={self.text_pool!r}; use 'last', 'mean' or 'both'")
+    if self.text_norm:
+      self.text_ln = nn.LayerNorm(param_dtype=pd, name="text_ln")
     s0 = s // 2 ** self.num_upsamples
     self.start = nn.Dense(s0 * s0 * self.channels, param_dtype=pd, name="start")
     self.ups = [nn.ConvTranspose(max(self.channels // 2 ** (i + 1), 8), (4, 4), strides=(2, 2), padding="SAME",
@@ -68,10 +81,15 @@ class TextToImage(nn.Module):
       self.enc_stats = nn.Dense(2 * self.latent_dim, param_dtype=pd, name="enc_stats")
 
   def encode_text(self, caption: Array, caption_mask: Array, *, train: bool = False) -> Array:
-    """caption int32[B, T], caption_mask float[B, T] → the caption vector float32[B, H] (state after the last real token)."""
+    """caption int32[B, T], caption_mask float[B, T] → the caption vector float32[B, H] ('both': [B, 2H])."""
     x = self.dropout(self.embed(caption.astype(jnp.int32)), deterministic=not train)
-    _, (_, h) = self.lstm(x, mask=caption_mask)
-    return h
+    ys, (_, h) = self.lstm(x, mask=caption_mask)
+    m = caption_mask.astype(jnp.float32)[..., None]
+    mean = (ys * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
+    v = {"last": h, "mean": mean, "both": None}[self.text_pool]
+    if v is None:
+      v = jnp.concatenate([h, mean], axis=-1)
+    return self.text_ln(v) if self.text_norm else v
 
   def draw(self, vector: Array) -> Array:
     """vector float[B, K] → pixel logits float32[B, S, S, C]."""
