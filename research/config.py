@@ -7,6 +7,7 @@ after the colon in `--config=configs/x.py:runlocal,size=s` and is parsed by `par
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from typing import Any
 
 from ml_collections import ConfigDict, config_dict
@@ -45,6 +46,20 @@ def parse_arg(arg: str | None, **defaults: Any) -> ConfigDict:
         raise UserError(f"config argument {key}={text!r} must be a {type(default).__name__}") from None
     out[key] = value
   return out
+
+
+def override(config: ConfigDict, overrides: Mapping[str, Any]) -> ConfigDict:
+  """Sets dotted keys in place — {'model.d_model': 256, 'dataset.train_limit': 4000} — and returns `config`.
+
+  For scripts and tests that build configs in Python; the command line does the same with --config.KEY=VALUE.
+  """
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
 
 
 def base_config() -> ConfigDict:

@@ -14,19 +14,14 @@ import pytest
 from configs import quickstart
 from research import faults
 from research.checkpoint import load_state
+from research.config import override
 from research.train import Trainer
 
 
 def _config(data_dir, **overrides):
   c = quickstart.get_config("runlocal")
   c.data_dir = data_dir
-  for k, v in overrides.items():
-    node = c
-    *parents, leaf = k.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = v
-  return c
+  return override(c, overrides)
 
 
 def _one_update(trainer: Trainer, batch_index: int = 0):

@@ -16,6 +16,7 @@ from conftest import read_jsonl, snapshot
 from configs import seq2seq
 from research import decoding
 from research import seq2seq_task as task_lib
+from research.config import override
 from research.errors import UserError
 from research.train import Trainer
 
@@ -27,13 +28,7 @@ def _config(**overrides):
   c.eval_every_steps = -1
   c.model_summary = False
   c.async_checkpointing = False
-  for key, value in overrides.items():
-    node = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
+  return override(c, overrides)
 
 
 @pytest.fixture(scope="module")

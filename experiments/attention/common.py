@@ -24,6 +24,7 @@ from ml_collections import ConfigDict
 
 from configs import attention as attention_config
 from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
+from research.config import override
 from research.seq2seq_task import Decoder, DecodeSettings
 from research.train import Trainer
 
@@ -35,14 +36,7 @@ WORKDIRS = os.environ.get("ATTENTION_WORKDIRS", "/tmp/attention_runs")
 
 def config_for(arg: str, **overrides: Any) -> ConfigDict:
   """configs/attention.py:<arg> with dotted-key overrides ('dataset.train_limit': 4000)."""
-  c = attention_config.get_config(arg)
-  for key, value in overrides.items():
-    node = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
+  return override(attention_config.get_config(arg), overrides)
 
 
 def safe_name(text: str) -> str:

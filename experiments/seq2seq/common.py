@@ -12,6 +12,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
+from research.config import override
 from research.errors import UserError
 from research.train import Trainer
 
@@ -70,17 +71,6 @@ BIBLE_QUICK = {"dataset.train_limit": 2000, "dataset.eval_limit": 100, "num_trai
                "optimizer.warmup_steps": 5, "log_every_steps": 10}
 
 
-def set_dotted(config: ConfigDict, overrides: dict[str, Any]) -> ConfigDict:
-  """Applies {'model.d_model': 256, ...} to `config` in place and returns it."""
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
-
-
 def bible_overrides(model: str, quick: bool = False) -> dict[str, Any]:
   """The dotted overrides of configs/attention.py:model=<model>,task=bible for the shared Bible budget."""
   if model not in BIBLE_MODELS:
@@ -97,7 +87,7 @@ def bible_config(model: str, quick: bool = False) -> ConfigDict:
   """configs/attention.py:model=<model>,task=bible with the shared budget's overrides (its `lstm` is
   configs/seq2seq.py's Bible model unchanged)."""
   from configs import attention  # noqa: PLC0415  (configs/attention.py builds on configs/seq2seq.py)
-  return set_dotted(attention.get_config(f"model={model},task=bible"), bible_overrides(model, quick))
+  return override(attention.get_config(f"model={model},task=bible"), bible_overrides(model, quick))
 
 
 def bible_workdir(model: str, quick: bool = False) -> str:
