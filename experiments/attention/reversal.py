@@ -33,6 +33,7 @@ import numpy as np
 
 from experiments.attention import common
 from research.errors import UserError
+from research.report import mean_std as mean_and_sd
 
 MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
 LENGTHS = (10, 25, 50, 100)
@@ -113,7 +114,8 @@ def mean_std(values: list[float]) -> str:
     return "–"
   if len(values) == 1:
     return f"{values[0]:.3f} (1 seed)"
-  return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} ({len(values)})"
+  m, sd = mean_and_sd(values)
+  return f"{m:.3f} ± {sd:.3f} ({len(values)})"
 
 
 # ----------------------------------------------------------------------------------------------------

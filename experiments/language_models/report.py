@@ -15,6 +15,8 @@ import re
 
 import numpy as np
 
+from research import report as report_lib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
@@ -43,7 +45,8 @@ def mean_std(values: list[float]) -> str:
     return "not run"
   if len(values) == 1:
     return f"{values[0]:.4f}"
-  return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+  m, sd = report_lib.mean_std(values)
+  return f"{m:.4f} ± {sd:.4f}"
 
 
 def seeds_of(runs: dict, prefix: str) -> list[dict]:

@@ -71,6 +71,13 @@ def run(name: str, file: str, arg: str, workroot: str) -> dict | None:
   return record
 
 
+def _pretraining_pairs():
+  """The BERT pretraining text as sentence pairs with its WordPiece vocabulary (4,000), as the bert runs see it."""
+  from ml_collections import ConfigDict
+  cfg = ConfigDict(dict(tokenizer="wordpiece", vocab_size=4000, format="sentence_pairs", max_sentence_len=32))
+  return text.rotten_tomatoes_text(cfg, "/tmp")
+
+
 def measure_mlm_baseline(quick: bool) -> None:
   """What MLM accuracy and loss are worth without context: always predicting the training split's most frequent
   WordPiece token, and predicting the training unigram distribution, scored on the validation sentence pairs'
@@ -78,9 +85,7 @@ def measure_mlm_baseline(quick: bool) -> None:
   out = os.path.join(RESULTS, "mlm_baseline.json")
   if os.path.exists(out):
     return
-  from ml_collections import ConfigDict
-  cfg = ConfigDict(dict(tokenizer="wordpiece", vocab_size=4000, format="sentence_pairs", max_sentence_len=32))
-  ds = text.rotten_tomatoes_text(cfg, "/tmp")
+  ds = _pretraining_pairs()
   info = ds.info
 
   def counts(split: str) -> np.ndarray:
@@ -104,9 +109,7 @@ def measure_masking(quick: bool) -> None:
   out = os.path.join(RESULTS, "masking_rates.json")
   if os.path.exists(out):
     return
-  from ml_collections import ConfigDict
-  cfg = ConfigDict(dict(tokenizer="wordpiece", vocab_size=4000, format="sentence_pairs", max_sentence_len=32))
-  ds = text.rotten_tomatoes_text(cfg, "/tmp")
+  ds = _pretraining_pairs()
   info = ds.info
   src = ds.split("train")
   n_batches, bs = (20 if quick else 200), 64
