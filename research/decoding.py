@@ -187,6 +187,26 @@ class BeamState:
   cache: PyTree
 
 
+def _top_candidates(live_logprobs: jax.Array, log_probs: jax.Array, num: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """The `num` best one-token extensions of the live beams, best first.
+
+  live_logprobs: [B, K], log_probs: [B, K, V] → (scores float32[B, num], parent int32[B, num], token int32[B, num]).
+  Same result as one top_k over the [B, K·V] candidate scores, in two stages: the best `num` tokens of each
+  beam, then the best `num` of those K·num. The global best `num` are among each beam's best `num`, so
+  nothing is lost, and the second top_k runs over K·num instead of K·V entries.
+  """
+  _, beam_size, vocab_size = log_probs.shape
+  if vocab_size <= num:
+    candidates = (live_logprobs[:, :, None] + log_probs).reshape(log_probs.shape[0], beam_size * vocab_size)
+    scores, index = jax.lax.top_k(candidates, num)
+    return scores, (index // vocab_size).astype(jnp.int32), (index % vocab_size).astype(jnp.int32)
+  beam_lp, beam_token = jax.lax.top_k(log_probs, num)  # [B, K, num] each
+  candidates = (live_logprobs[:, :, None] + beam_lp).reshape(log_probs.shape[0], beam_size * num)
+  scores, index = jax.lax.top_k(candidates, num)
+  token = jnp.take_along_axis(beam_token.reshape(candidates.shape), index, axis=1)
+  return scores, (index // num).astype(jnp.int32), token.astype(jnp.int32)
+
+
 def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int, bos_id: int,
                 eos_id: int, length_penalty: float = 0.0, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
   """Beam search in one `lax.while_loop` with fixed shapes.
@@ -246,10 +266,7 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     log_probs, new_cache = step_fn(flatten_beam_dim(prev_token), state.cache)
     log_probs = unflatten_beam_dim(_clean_log_probs(log_probs), batch_size, beam_size)  # [B, K, V]
 
-    candidates = (state.live_logprobs[:, :, None] + log_probs).reshape(batch_size, beam_size * vocab_size)
-    top_logprobs, top_index = jax.lax.top_k(candidates, num_candidates)  # [B, 2K], best first
-    parent = top_index // vocab_size
-    token = (top_index % vocab_size).astype(jnp.int32)
+    top_logprobs, parent, token = _top_candidates(state.live_logprobs, log_probs, num_candidates)  # [B, 2K] each
     top_seqs = gather_beams(state.live_seqs, parent)
     top_seqs = jax.lax.dynamic_update_slice(top_seqs, token[:, :, None], (0, 0, t))  # [B, 2K, T]
 

@@ -186,13 +186,52 @@ def test_fast_path_equals_reference(base):
   np.testing.assert_allclose(out["fast_step"], out["ref_step"], atol=1e-5)
 
 
-@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU")
-def test_cudnn_path_equals_reference_on_gpu():
+def _cudnn_setup():
+  """The bfloat16 cuDNN model and a float32 reference with the same (float32) parameters; S=7, T=6 are odd/even
+  on purpose (cuDNN's backward pass with a mask needs even lengths; the model pads)."""
   src, tgt = _src(), _tokens(1, (B, T))
-  ref = _model(dtype=jnp.bfloat16, d_model=128, num_heads=2)
-  v = _init(ref, src, tgt)
+  ref32 = _model(d_model=128, num_heads=2)  # d_k = 64
   fast = _model(dtype=jnp.bfloat16, d_model=128, num_heads=2, attention_impl="cudnn")
-  np.testing.assert_allclose(fast.apply(v, src, tgt), ref.apply(v, src, tgt), atol=5e-2)
+  return ref32, fast, _init(ref32, src, tgt), src, tgt
+
+
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU")
+def test_cudnn_forward_and_decode_step_match_float32_reference():
+  ref32, fast, v, src, tgt = _cudnn_setup()
+  assert "cudnn" in jax.jit(lambda v: fast.apply(v, src, tgt)).lower(v).compile().as_text().lower()
+
+  @jax.jit
+  def run(v):
+    out = {"ref": ref32.apply(v, src, tgt), "fast": fast.apply(v, src, tgt).astype(jnp.float32)}
+    for name, model in (("ref_step", ref32), ("fast_step", fast)):
+      cache = tr.init_decode_cache(model, v, src, T)
+      _, cache = tr.make_step_fn(model, v)(tgt[:, 0], cache)
+      out[name], _ = tr.make_step_fn(model, v)(tgt[:, 1], cache)
+    return out
+  out = run(v)
+  # bfloat16 compute: on CPU, the bfloat16 reference path is 0.018 from float32 here and a cuDNN-like emulation
+  # (bfloat16 probabilities) 0.021.
+  np.testing.assert_allclose(out["fast"], out["ref"], atol=5e-2)
+  np.testing.assert_allclose(out["fast_step"], out["ref_step"], atol=5e-2)
+
+
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs a GPU")
+def test_cudnn_gradient_matches_float32_reference():
+  """The training step takes the cuDNN path: its gradient, as one vector, within 10% (relative L2) of the float32
+  gradient. Per-leaf comparisons are ill-posed in bfloat16 (the key bias has an exactly-zero true gradient; the
+  CPU emulation gives 0.062 for the whole vector, the bfloat16 reference path 0.017)."""
+  ref32, fast, v, src, tgt = _cudnn_setup()
+
+  def loss(model, params):
+    logits = model.apply({"params": params}, src, tgt).astype(jnp.float32)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, tgt))
+
+  def flat(tree):
+    return jnp.concatenate([x.astype(jnp.float32).ravel() for x in jax.tree_util.tree_leaves(tree)])
+  g_ref = flat(jax.jit(jax.grad(functools.partial(loss, ref32)))(v["params"]))
+  g_fast = flat(jax.jit(jax.grad(functools.partial(loss, fast)))(v["params"]))
+  assert bool(jnp.all(jnp.isfinite(g_fast)))
+  assert float(jnp.linalg.norm(g_fast - g_ref) / jnp.linalg.norm(g_ref)) < 0.1
 
 
 def test_attention_weights_for_heatmaps(base):

@@ -209,11 +209,21 @@ class MultiHeadAttention(nn.Module):
     """
     scale = attention_scale(self.head_dim, self.scale_attention)
     if self.attention_impl != "reference" and not return_weights:
+      t, s = q.shape[1], k.shape[1]
       if mask is not None:
         # The fused kernels want a 4-D mask; cuDNN folds it into a full [B, 1, T, S] bias.
-        mask = jnp.broadcast_to(mask, (q.shape[0], mask.shape[1], q.shape[1], k.shape[1]))
+        mask = jnp.broadcast_to(mask, (q.shape[0], mask.shape[1], t, s))
+        if self.attention_impl == "cudnn" and (t % 2 or s % 2):
+          # cuDNN's fused backward pass with a bias needs even query and key lengths (measured on an H100 with
+          # jax 0.11: "Unsupported sequence length Q 7, KV 7"). Pad by one: the extra key is masked out, the extra
+          # query row attends to the real keys (a fully masked row would give NaN) and is sliced off below.
+          pt, ps = t % 2, s % 2
+          q = jnp.pad(q, ((0, 0), (0, pt), (0, 0), (0, 0)))
+          k, v = (jnp.pad(x, ((0, 0), (0, ps), (0, 0), (0, 0))) for x in (k, v))
+          mask = jnp.pad(mask, ((0, 0), (0, 0), (0, pt), (0, 0)), mode="edge")
+          mask = jnp.pad(mask, ((0, 0), (0, 0), (0, 0), (0, ps)), constant_values=False)
       z = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, implementation=self.attention_impl)
-      return z, None
+      return z[:, :t], None
     # Scores and softmax in float32 whatever the compute dtype: bfloat16 logits lose the small differences
     # that decide the weights.
     logits = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=jnp.float32) * scale
