@@ -311,3 +311,19 @@ def test_decoder_properties(vocab, max_len, batch, beam, eos_offset, alpha, seed
       for token in seq[:length]:
         total, prev = np.float32(total + table[b, prev, token]), token
       np.testing.assert_allclose(score, total / ((5.0 + length) / 6.0) ** alpha, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("vocab", [3, 50])
+def test_two_stage_candidate_selection_equals_one_top_k(vocab):
+  """The beam's best-2K selection (per-beam top_k, then over K·2K) equals one top_k over all K·V scores,
+  including which (parent, token) wins among equal scores (lower parent, then lower token)."""
+  b, k = 3, 4
+  key_lp, key_live = jax.random.split(jax.random.key(0))
+  log_probs = jax.random.normal(key_lp, (b, k, vocab))
+  log_probs = jnp.round(log_probs * 2) / 2  # coarse values: many exact ties
+  live = jnp.array([[0.0, -1.0, -1.0, NEG_INF]] * b)
+  scores, parent, token = decoding._top_candidates(live, log_probs, 2 * k)
+  flat = (live[:, :, None] + log_probs).reshape(b, k * vocab)
+  want_scores, want_index = jax.lax.top_k(flat, 2 * k)
+  np.testing.assert_array_equal(scores, want_scores)
+  np.testing.assert_array_equal(parent * vocab + token, want_index)
