@@ -60,3 +60,24 @@ def test_benchmark_section_comes_from_the_json_report(tmp_path, monkeypatch):
 def test_bad_reversal_arguments_are_user_errors(argv):
   with pytest.raises(UserError):
     reversal.main(argv)
+
+
+def test_every_budget_check_gets_its_own_readme_section(tmp_path, monkeypatch):
+  monkeypatch.setattr(make_readme, "RESULTS", str(tmp_path))
+  monkeypatch.setattr(make_readme, "HERE", str(tmp_path))
+  sections = {"reversal": "## 1. grid\n", "reversal_lr": "### 1a. lr\n", "ablation": "## 2. ablation\n",
+              reversal.budget_section("transformer", 25): "### check transformer 25\n",
+              reversal.budget_section("luong_general", 50): "### check luong_general 50\n"}
+  for name, text in sections.items():
+    (tmp_path / f"{name}.md").write_text(text)
+  make_readme.main()
+  readme = (tmp_path / "README.md").read_text()
+  order = [readme.index(t) for t in ("## 1. grid", "### 1a. lr", "### check luong_general 50",
+                                     "### check transformer 25", "## 2. ablation")]
+  assert order == sorted(order)
+
+
+@pytest.mark.parametrize("spec", ["transformer:25", "gru:25:150", "transformer:L:150"])
+def test_bad_budget_checks_are_user_errors(spec):
+  with pytest.raises(UserError):
+    reversal.main(["--budget_check", spec])

@@ -71,3 +71,48 @@ def test_section_four_is_rendered_from_the_summaries():
   assert "| transformer | 1,234,567 | 7.250 |" in text
   assert "| transformer | 8.250 | – | – | 6.250 | 7.250 |" in text  # buckets; a missing bucket is a dash
   assert "model.d_model=256" in text and "* `transformer`: transformer said" in text
+
+
+def _scored(steps: int, bleu: float) -> dict:
+  """A score_run() result of experiments/seq2seq/longer.py."""
+  return {"steps": steps, "batch": 64, "warmup": 60, "lr": 3e-3, "log_every": 50, "train_pairs": 18000, "n_test": 3,
+          "bleu": bleu, "bp": 1.0, "len_ratio": 1.1, "precisions": [40.0, 10.0, 3.0, 1.0],
+          "by_bucket": {"1–20": {"n": 2, "bleu": bleu + 1}, "21–40": {"n": 1, "bleu": bleu - 1},
+                        "41–60": {"n": 0, "bleu": float("nan")}, "≥61": {"n": 0, "bleu": float("nan")}},
+          "test_nll": 4.0, "token_accuracy": 0.3, "train_min": steps / 36, "steps_per_s": 0.6,
+          "greedy_ms_per_sentence": 10.0, "train_curve": [[50, 6.0, 5.5], [100, 5.0, 4.5]],
+          "eval_curve": [[100, "validation", 4.25, 0.3], [100, "test", 4.3, 0.29]],
+          "samples": [{"src": "神說", "ref": "and god said", "hyp": f"{steps} said"}],
+          "distinct_hypotheses": 2, "workdir": f"/tmp/lstm_{steps}"}
+
+
+def test_longer_budget_changes_only_the_step_count_and_evaluation():
+  from experiments.seq2seq import longer
+  from research.config import override
+  shared = common.bible_config("lstm")
+  long = override(common.bible_config("lstm"), longer.longer_overrides(1440, 180))
+  assert long.num_train_steps == 1440 and long.eval_every_steps == 180
+  assert tuple(long.dataset.eval_splits) == ("validation", "test")
+  assert long.model.to_dict() == shared.model.to_dict() and long.optimizer.to_dict() == shared.optimizer.to_dict()
+  assert long.batch_size == shared.batch_size and long.seed == shared.seed
+  rows = [{"step": 10, "split": "train", "time": 20.0}, {"step": 30, "split": "train", "time": 30.0},
+          {"step": 30, "split": "test", "time": 31.0}]
+  assert longer.steps_per_second(rows) == pytest.approx(2.0)
+
+
+def test_longer_budget_section_is_rendered_from_the_scores():
+  from experiments.seq2seq import longer
+  text = longer.render(_scored(360, 1.5), _scored(1440, 4.25), "python -m experiments.seq2seq.longer --steps 1440",
+                       180)
+  assert "| shared budget (360 steps) | 360 | 1.28 | 10.00 | 4.00 | 0.30 | 1.50 |" in text
+  assert "| **longer budget (1440 steps)** | 1440 | 5.12 | 40.00 | 4.00 | 0.30 | 4.25 |" in text
+  assert "| 100 | 4.50 | 4.25 | 0.30 |" in text  # step, train NLL, validation NLL, validation token acc
+  assert "4.0× the" in text and "* 1440 steps: 1440 said" in text
+
+
+@pytest.mark.parametrize("argv", [["--steps", "360"], ["--measure", "3"]])
+def test_bad_longer_arguments_are_user_errors(argv, monkeypatch):
+  from experiments.seq2seq import longer
+  monkeypatch.setattr("sys.argv", ["longer", *argv])
+  with pytest.raises(UserError):
+    longer.main()

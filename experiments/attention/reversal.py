@@ -4,6 +4,8 @@
   python -m experiments.attention.reversal --lengths 10,25 --seeds 0,1,2   # 2. the grid (any subset)
   python -m experiments.attention.reversal --report                    # 3. tables + plot from the cache
   python -m experiments.attention.reversal --quick                     # a fast end-to-end check
+  python -m experiments.attention.reversal --budget_check luong_general:50:150,600 --seeds 0,1,2
+                                                # 4. one model, one length, more steps (same lr)
 
 Each run trains configs/attention.py:model=M,task=reverse,length=L (sources of L//2 … L symbols out of
 10; --steps steps of batch --batch, warmup --warmup then cosine decay; the same budget for every model
@@ -19,6 +21,11 @@ grid reads, so the test split never influences a rate.
 The tables are rebuilt from every cached run summary (results/runs/) of the current budget, so a grid
 run in several commands (short lengths with 3 seeds, long ones with fewer) reports each cell's number
 of seeds next to its mean ± standard deviation (sample std, ddof=1).
+
+Budget checks (`--budget_check MODEL:LENGTH:STEPS,...`) train one model at one length for several step
+budgets at the grid's learning rate (warmup 10% of the steps) and write one README section per model and
+length (results/reversal_budget_<model>_<length>.md), so a low grid number can be told apart as "too few
+steps" or "cannot learn it".
 """
 
 from __future__ import annotations
@@ -295,31 +302,42 @@ cache when JAX_COMPILATION_CACHE_DIR is set, as it was here, so they start faste
 # 3. Budget check: does one model get there with more steps (rather than being broken)?
 
 
-def budget_check(model: str, length: int, steps_list: tuple[int, ...], batch: int, force: bool) -> None:
-  """Trains `model` at `length` (seed 0, the grid's learning rate for it, warmup 10% of the steps) for each
-  step budget, and writes section 1b: validation/test exact match and final training loss per budget."""
+def budget_section(model: str, length: int) -> str:
+  """results/<name>.md of one budget check (one per model and length, so checks do not overwrite each other)."""
+  return f"reversal_budget_{model}_{length}"
+
+
+def budget_check(model: str, length: int, steps_list: tuple[int, ...], batch: int, seeds: tuple[int, ...],
+                 force: bool) -> None:
+  """Trains `model` at `length` (the grid's learning rate for it, warmup 10% of the steps) for each step
+  budget and seed, and writes a budget-check section: validation/test exact match and final training loss
+  per budget (mean ± sample std over the seeds, and test exact match per seed)."""
   grid = {"steps": STEPS, "batch": BATCH, "warmup": WARMUP}
   lr = chosen_lrs(grid)[model]
   rows = []
   for steps in steps_list:
-    s = run_one(model, length, overrides_for(lr=lr, seed=0, steps=steps, batch=batch, warmup=max(1, steps // 10)),
-                force=force)
-    rows.append([steps, s["warmup"], s["losses"][-1], s["validation"]["exact_match"], s["exact_match"],
-                 s["token_accuracy"], s["wall_s"]])
-  text = f"""### 1b. Budget check: {model} at length {length} with more steps
+    runs = [run_one(model, length, overrides_for(lr=lr, seed=seed, steps=steps, batch=batch,
+                                                 warmup=max(1, steps // 10)), force=force) for seed in seeds]
+    rows.append([steps, runs[0]["warmup"], mean_std([s["losses"][-1] for s in runs]),
+                 mean_std([s["validation"]["exact_match"] for s in runs]), mean_std([s["exact_match"] for s in runs]),
+                 " ".join(f"{s['seed']}:{s['exact_match']:.3f}" for s in runs),
+                 mean_std([s["token_accuracy"] for s in runs]), float(np.mean([s["wall_s"] for s in runs]))])
+  seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+  text = f"""### Budget check: {model} at length {length} with more steps
 
 ```
 {common.command_line()}
 ```
 
-The same model, data and peak learning rate ({lr:g}, chosen in 1a) as the grid, seed 0, batch {batch}, warmup
+The same model, data and peak learning rate ({lr:g}, chosen in 1a) as the grid, {seed_text}, batch {batch}, warmup
 10% of the steps then cosine decay; only the number of training steps changes. If exact match climbs with the
-budget, the grid's low numbers for this model are the short budget, not a broken model.
+budget, the grid's low numbers for this model are the short budget, not a broken model. Cells: mean ± sample std
+(number of seeds); wall s: mean per run.
 
-{common.table(["steps", "warmup", "final train loss", "val exact match", "test exact match", "test token acc",
-               "wall s"], rows)}
+{common.table(["steps", "warmup", "final train loss", "val exact match", "test exact match",
+               "test exact match per seed", "test token acc", "wall s"], rows)}
 """
-  common.write_section("reversal_budget", text)
+  common.write_section(budget_section(model, length), text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,14 +347,14 @@ def main(argv: list[str] | None = None) -> None:
   p.add_argument("--select_lr", action="store_true", help="choose each model's learning rate on validation")
   p.add_argument("--report", action="store_true", help="only rebuild the tables from the cache")
   p.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
-  p.add_argument("--models", default="lstm,luong_general,transformer")
+  p.add_argument("--models", default=",".join(MODELS))
   p.add_argument("--seeds", default="0", help="comma-separated training seeds")
   p.add_argument("--steps", type=int, default=STEPS)
   p.add_argument("--batch", type=int, default=BATCH)
   p.add_argument("--warmup", type=int, default=WARMUP)
   p.add_argument("--lrs", default=",".join(f"{x:g}" for x in LR_CANDIDATES), help="--select_lr candidates")
   p.add_argument("--select_length", type=int, default=25)
-  p.add_argument("--budget_check", default="", help="MODEL:LENGTH:STEPS,STEPS,...: section 1b")
+  p.add_argument("--budget_check", default="", help="MODEL:LENGTH:STEPS,STEPS,...: a budget-check section (--seeds)")
   a = p.parse_args(argv)
   try:
     models = tuple(a.models.split(","))
@@ -368,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
       raise UserError(f"--budget_check {a.budget_check!r}: use MODEL:LENGTH:STEPS,STEPS ({e})") from e
     if model not in MODELS:
       raise UserError(f"--budget_check: {model!r} is not one of {', '.join(MODELS)}")
-    budget_check(model, length, steps_list, a.batch, a.force)
+    budget_check(model, length, steps_list, a.batch, seeds, a.force)
     return
   if not a.report:
     lr = chosen_lrs(budget)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import jax
@@ -103,7 +104,7 @@ def main() -> None:
   for name, _ in searches:
     header += [f"{name} finds argmax", f"{name} mean gap (nats)", f"{name} = reference"]
   header.append("exhaustive ms/sentence")
-  cmd = "python -m experiments.seq2seq.search" + (" --quick" if args.quick else "")
+  cmd = " ".join(["python -m experiments.seq2seq.search", *sys.argv[1:]])
   text = (f"Produced by `{cmd}` (workdir {workdir}; training took {train_time:.0f} s in its run, this "
           f"invocation {time.time() - start:.0f} s, on 2 shared CPU cores).\n\n"
           f"Task: reverse 1–4 symbols over 3 letters; {len(sources)} test sequences; V = 7, T = 5, so the oracle "
