@@ -47,6 +47,16 @@ def test_lm_leaky_and_polarity_stages_loop_over_seeds(tmp_path, monkeypatch):
   calls.clear()
   run_all.pair_runs(a, "")
   assert [c[0] for c in calls] == [f"pairs_bert_{k}_cls_s{i}" for i in range(3) for k in ("pre", "scratch")]
+  calls.clear()
+  run_all.bert_runs(a, "")
+  pre = [c for c in calls if c[0].startswith("bert_pretrain")]
+  # seed 0 keeps its name and config string (the existing run, and the model every fine-tuning row starts from)
+  assert [c[0] for c in pre] == ["bert_pretrain", "bert_pretrain_s1", "bert_pretrain_s2"]
+  assert "seed=" not in pre[0][2] and pre[1][2] == pre[0][2] + ",seed=1" and pre[2][2] == pre[0][2] + ",seed=2"
+  tuned = [c for c in calls if c not in pre]
+  assert [c[0] for c in tuned] == [f"rt_bert_{k}_s{i}" for i in range(3)
+                                   for k in ("pre_cls", "pre_mean", "pre_max", "scratch_cls")]
+  assert all(f"init_from={tmp_path / 'bert_pretrain'}," in c[2] for c in tuned if "_pre_" in c[0])
 
 
 def test_quick_writes_under_the_workroot_never_into_results(tmp_path, monkeypatch):
@@ -88,3 +98,23 @@ def test_lm_table_is_mean_and_std_over_seeds():
   assert cells[2] == "3" and cells[5] == "5.2000 ± 0.2000" and cells[3] == "5.7000 ± 0.2000"
   ppl = [math.exp(x) for x in (5.0, 5.2, 5.4)]
   assert cells[6].startswith(f"{sum(ppl) / 3:,.1f} ± ")
+
+
+def test_bert_pretraining_table_is_mean_and_std_over_seeds():
+  def pre_run(name, config, mlm_acc):
+    hist = [{"step": 500, "split": split, "mlm_loss": 6.0, "mlm_accuracy": mlm_acc, "nsp_loss": 0.69,
+             "nsp_accuracy": 0.5, "select_rate": 0.15, "mask_frac": 0.8, "random_frac": 0.1, "keep_frac": 0.1,
+             "next_frac": 0.5} for split in ("train", "validation")]
+    return {"name": name, "config": config, "history": hist, "final": {"validation": hist[-1]}, "wall_s": 60.0}
+  cfg = "configs/bert.py:mode=pretrain,data=rt,steps=500"
+  runs = {n: pre_run(n, c, acc) for n, c, acc in (("bert_pretrain", cfg, 0.10), ("bert_pretrain_s1",
+                                                   cfg + ",seed=1", 0.12), ("bert_pretrain_s2", cfg + ",seed=2", 0.14))}
+  curve, rates = report.pretraining(runs)
+  val = next(line for line in curve.splitlines() if line.startswith("| 500 | validation"))
+  cells = [c.strip() for c in val.strip("|").split("|")]
+  assert cells[2] == "3" and cells[4] == "0.1200 ± 0.0200" and cells[6] == "0.5000 ± 0.0000"
+  assert [line.split("|")[2].strip() for line in curve.splitlines() if line.startswith("| `bert_pretrain")] == \
+      ["0", "1", "2"]
+  assert rates["select_rate"] == 0.15
+  assert "0.120 ± 0.020" in report.bert_summary({**runs, "mlm_baseline": {"top_token": ",", "top_token_accuracy":
+                                                                          0.03, "unigram_nll": 6.7}})

@@ -222,23 +222,41 @@ def leak_summary(runs: dict) -> str:
 
 
 def pretraining(runs: dict) -> tuple[str, str]:
-  r = runs.get("bert_pretrain")
-  if r is None:
+  """The MLM/NSP curve, each cell mean ± std over the pretraining seeds logged at that (step, split), then each
+  seed's final validation numbers; and the masking rates averaged over every seed's logged train windows."""
+  rs = lm_seeds(runs, "bert_pretrain")  # seed 0 is `bert_pretrain`, later seeds `bert_pretrain_sN`
+  if not rs:
     return "not run", "not run"
-  hist = r["history"]
-  every = 500 if r["final"] and max(h["step"] for h in hist) > 1500 else 100
-  rows = [[h["step"], h["split"], h["mlm_loss"], h["mlm_accuracy"], h["nsp_loss"], h["nsp_accuracy"]]
-          for h in hist if "mlm_loss" in h and (h["split"] != "train" or h["step"] % every == 0)]
+  hist = [h for r in rs for h in r["history"]]
+  every = 500 if rs[0]["final"] and max(h["step"] for h in hist) > 1500 else 100
+  keys = ("mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy")
+  cells: dict[tuple[int, str], list[dict]] = {}
+  for h in hist:
+    if "mlm_loss" in h and (h["split"] != "train" or h["step"] % every == 0):
+      cells.setdefault((h["step"], h["split"]), []).append(h)
+  rows = [[step, split, len(hs), *[mean_std([h[k] for h in hs]) for k in keys]]
+          for (step, split), hs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1] != "train"))]
   base = runs.get("mlm_baseline")
   if base:
-    rows.append([f"no context: always `{base['top_token']}`", "validation", "—", base["top_token_accuracy"], "—",
-                 0.5])
-    rows.append(["no context: training unigram distribution", "validation", base["unigram_nll"], "—", "—", "—"])
-  curve = table(["step", "split", "MLM loss", "MLM accuracy", "NSP loss", "NSP accuracy"], rows)
+    rows.append([f"no context: always `{base['top_token']}`", "validation", "—", "—", base["top_token_accuracy"],
+                 "—", 0.5])
+    rows.append(["no context: training unigram distribution", "validation", "—", base["unigram_nll"], "—", "—",
+                 "—"])
+  curve = table(["step", "split", "seeds", "MLM loss", "MLM accuracy", "NSP loss", "NSP accuracy"], rows)
+  finals = [[f"`{r['name']}`", seed_of(r), *[r["final"]["validation"][k] for k in keys], f"{r['wall_s'] / 60:.1f}"]
+            for r in rs if "validation" in r.get("final", {})]
+  curve += ("\n\nEach seed's final validation numbers (the last validation row above is their mean ± std):\n\n"
+            + table(["run", "seed", "MLM loss", "MLM accuracy", "NSP loss", "NSP accuracy", "wall minutes"], finals))
   train = [h for h in hist if h["split"] == "train" and "select_rate" in h]
   rates = {k: float(np.mean([h[k] for h in train])) for k in ("select_rate", "mask_frac", "random_frac",
                                                                 "keep_frac", "next_frac")}
   return curve, rates
+
+
+def seed_of(r: dict) -> int:
+  """The seed= of a run's config string (0, the configs' default, when it has none)."""
+  m = re.search(r"seed=(\d+)", r["config"])
+  return int(m.group(1)) if m else 0
 
 
 def masking(runs: dict, train_rates) -> str:
@@ -260,7 +278,7 @@ def masking(runs: dict, train_rates) -> str:
 
 def seed_note(runs: dict) -> str:
   """Which tables have rows with fewer than 3 seeds (none: every row has 3)."""
-  few = [name for name, _ in LM_ROWS if 0 < len(lm_seeds(runs, name)) < 3]
+  few = [name for name in [n for n, _ in LM_ROWS] + ["bert_pretrain"] if 0 < len(lm_seeds(runs, name)) < 3]
   groups: dict[str, int] = {}
   for n in runs:
     m = re.fullmatch(r"((?:rt|polarity|pairs)_.+)_s\d+", n)
@@ -279,15 +297,18 @@ def run_list(runs: dict) -> str:
 
 
 def bert_summary(runs: dict) -> str:
-  """One sentence comparing the final validation MLM/NSP numbers with the no-context baselines."""
-  r, base = runs.get("bert_pretrain"), runs.get("mlm_baseline")
-  if r is None or base is None or "validation" not in r.get("final", {}):
+  """One sentence comparing the final validation MLM/NSP numbers (mean ± std over the pretraining seeds) with the
+  no-context baselines."""
+  rs = [r for r in lm_seeds(runs, "bert_pretrain") if "validation" in r.get("final", {})]
+  base = runs.get("mlm_baseline")
+  if not rs or base is None:
     return ""
-  v = r["final"]["validation"]
-  return (f"After {bert_steps(runs)} steps (peak learning rate {lr_of(r)}), validation MLM accuracy is "
-          f"{v['mlm_accuracy']:.3f} against {base['top_token_accuracy']:.3f} for always answering "
-          f"`{base['top_token']}`, and MLM loss {v['mlm_loss']:.2f} nats against {base['unigram_nll']:.2f} for the "
-          f"unigram distribution; NSP accuracy is {v['nsp_accuracy']:.3f} (chance 0.5).")
+  v = {k: [r["final"]["validation"][k] for r in rs] for k in ("mlm_accuracy", "mlm_loss", "nsp_accuracy")}
+  over = f"mean ± std over {len(rs)} pretraining seeds" if len(rs) > 1 else "one seed"
+  return (f"After {bert_steps(runs)} steps (peak learning rate {lr_of(rs[0])}; {over}), validation MLM accuracy is "
+          f"{mean_std(v['mlm_accuracy'], 3)} against {base['top_token_accuracy']:.3f} for always answering "
+          f"`{base['top_token']}`, and MLM loss {mean_std(v['mlm_loss'], 2)} nats against {base['unigram_nll']:.2f} "
+          f"for the unigram distribution; NSP accuracy is {mean_std(v['nsp_accuracy'], 3)} (chance 0.5).")
 
 
 def pretrain_vs_scratch(runs: dict) -> str:
@@ -348,8 +369,8 @@ features or a briefly pretrained encoder need not beat an LSTM trained end to en
 only as good as the pretraining.
 
 The ELMo row reads the frozen biLM of the `lm_elmo_long` run (seed 0, below); only the scalar mix, the
-standardization and the head are trained. The leaky row reads `lm_leaky` (seed 0); their seeds are the classifiers'. The BERT rows share one pretraining run (`bert_pretrain`,
-64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text); "without pretraining" is the
+standardization and the head are trained. The leaky row reads `lm_leaky` (seed 0); their seeds are the classifiers'. The BERT rows share one pretraining run (`bert_pretrain`, seed 0 of the
+pretraining table below; 64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text); "without pretraining" is the
 same architecture and vocabulary size from random weights.{pretrain_vs_scratch(runs)}
 
 **The frozen-feature classifier used to sit at the majority class.** In the previous session's runs the ELMo and
@@ -395,7 +416,9 @@ zero gradient from tokens ≥ t; backward LM: zero from tokens ≤ t; leaky: non
 ## BERT pretraining: MLM and NSP
 
 Loss = MLM cross-entropy over the selected positions + NSP cross-entropy. Train rows average the 100 steps before
-the logged step; validation rows use fixed masks and pairs. The "no context" rows are what MLM is worth without
+the logged step; validation rows use fixed masks and pairs. Each cell is the mean ± std over the pretraining seeds
+(`bert_pretrain`, `bert_pretrain_s1`, ...: the same config with `seed=N`; the fine-tuning rows above all start from
+seed 0's). The "no context" rows are what MLM is worth without
 reading the sentence: always answering the training split's most frequent WordPiece token (accuracy), or its
 unigram distribution (loss), scored on the validation pairs' tokens (`mlm_baseline` in run_all.py); NSP's is 0.5.
 The MLM head runs only at the selected positions (research/lm_tasks.py), so a step no longer pays for projecting

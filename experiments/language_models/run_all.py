@@ -205,13 +205,17 @@ def lstm_runs(a, q: str) -> None:
 
 
 def bert_runs(a, q: str) -> None:
-  pre_dir = os.path.join(a.workroot, "bert_pretrain")
+  pre_dir = os.path.join(a.workroot, "bert_pretrain")  # seed 0's: every fine-tuning row below starts from it
   run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{q}", a)
   for seed in range(a.seeds):
     for pooling in ("cls", "mean", "max"):
       run(f"rt_bert_pre_{pooling}_s{seed}", "bert.py",
           f"mode=finetune,pooling={pooling},init_from={pre_dir},{BERT_W},{SENT},seed={seed}{q}", a)
     run(f"rt_bert_scratch_cls_s{seed}", "bert.py", f"mode=scratch,pooling=cls,{BERT_W},{SENT},seed={seed}{q}",
+        a)
+  # further pretraining seeds, for the MLM/NSP table's spread only; last, since each costs ~20 minutes of CPU
+  for seed in range(1, a.seeds):
+    run(seed_name("bert_pretrain", seed), "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{seed_arg(seed)}{q}",
         a)
 
 
