@@ -191,17 +191,34 @@ def _top_candidates(live_logprobs: jax.Array, log_probs: jax.Array, num: int) ->
   """The `num` best one-token extensions of the live beams, best first.
 
   live_logprobs: [B, K], log_probs: [B, K, V] → (scores float32[B, num], parent int32[B, num], token int32[B, num]).
-  Same result as one top_k over the [B, K·V] candidate scores, in two stages: the best `num` tokens of each
-  beam, then the best `num` of those K·num. The global best `num` are among each beam's best `num`, so
-  nothing is lost, and the second top_k runs over K·num instead of K·V entries.
+  Both ways below give the same result; which is faster depends on the backend, measured with
+  `python -m experiments.benchmarks.beam_topk`: on an H100 the two-stage selection took beam search at V=8000
+  from 3.62 to 2.84 ms (V=1000: 2.26 → 2.15); on a 2-core CPU it was 8–9% slower (V=1000: 47.9 vs 44.2 ms).
   """
-  _, beam_size, vocab_size = log_probs.shape
-  if vocab_size <= num:
-    candidates = (live_logprobs[:, :, None] + log_probs).reshape(log_probs.shape[0], beam_size * vocab_size)
-    scores, index = jax.lax.top_k(candidates, num)
-    return scores, (index // vocab_size).astype(jnp.int32), (index % vocab_size).astype(jnp.int32)
+  if log_probs.shape[-1] <= num or jax.default_backend() == "cpu":
+    return top_candidates_one_stage(live_logprobs, log_probs, num)
+  return top_candidates_two_stage(live_logprobs, log_probs, num)
+
+
+def top_candidates_one_stage(live_logprobs: jax.Array, log_probs: jax.Array, num: int
+                             ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """`_top_candidates` by one top_k over the [B, K·V] candidate scores."""
+  batch_size, beam_size, vocab_size = log_probs.shape
+  candidates = (live_logprobs[:, :, None] + log_probs).reshape(batch_size, beam_size * vocab_size)
+  scores, index = jax.lax.top_k(candidates, num)
+  return scores, (index // vocab_size).astype(jnp.int32), (index % vocab_size).astype(jnp.int32)
+
+
+def top_candidates_two_stage(live_logprobs: jax.Array, log_probs: jax.Array, num: int
+                             ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """`_top_candidates` in two stages: the best `num` tokens of each beam, then the best `num` of those K·num.
+
+  The global best `num` are among each beam's best `num`, so nothing is lost, and the second top_k runs over
+  K·num instead of K·V entries. Ties come out in the same order as one top_k (lower parent, then lower token).
+  """
+  batch_size, beam_size, _ = log_probs.shape
   beam_lp, beam_token = jax.lax.top_k(log_probs, num)  # [B, K, num] each
-  candidates = (live_logprobs[:, :, None] + beam_lp).reshape(log_probs.shape[0], beam_size * num)
+  candidates = (live_logprobs[:, :, None] + beam_lp).reshape(batch_size, beam_size * num)
   scores, index = jax.lax.top_k(candidates, num)
   token = jnp.take_along_axis(beam_token.reshape(candidates.shape), index, axis=1)
   return scores, (index // num).astype(jnp.int32), token.astype(jnp.int32)

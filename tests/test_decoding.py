@@ -322,8 +322,12 @@ def test_two_stage_candidate_selection_equals_one_top_k(vocab):
   log_probs = jax.random.normal(key_lp, (b, k, vocab))
   log_probs = jnp.round(log_probs * 2) / 2  # coarse values: many exact ties
   live = jnp.array([[0.0, -1.0, -1.0, NEG_INF]] * b)
-  scores, parent, token = decoding._top_candidates(live, log_probs, 2 * k)
   flat = (live[:, :, None] + log_probs).reshape(b, k * vocab)
   want_scores, want_index = jax.lax.top_k(flat, 2 * k)
-  np.testing.assert_array_equal(scores, want_scores)
-  np.testing.assert_array_equal(parent * vocab + token, want_index)
+  selectors = [decoding._top_candidates, decoding.top_candidates_one_stage]
+  if vocab > 2 * k:  # two stages need at least 2K tokens per beam; `_top_candidates` falls back below that
+    selectors.append(decoding.top_candidates_two_stage)
+  for select in selectors:
+    scores, parent, token = select(live, log_probs, 2 * k)
+    np.testing.assert_array_equal(scores, want_scores)
+    np.testing.assert_array_equal(parent * vocab + token, want_index)

@@ -3,12 +3,13 @@
     python -m experiments.benchmarks.beam_topk           # V ∈ {1000, 8000}, hidden 256, B=32, K=4, max_len=32
     python -m experiments.benchmarks.beam_topk --quick   # V=200, hidden 64, B=8
 
-Each step of the beam search picks the best 2K of the K·V one-token extensions. `research.decoding` takes the
-best 2K of each beam first and then the best 2K of those K·2K (the same result); the alternative is one top_k
-over the [B, K·V] scores. Both variants run inside the same jitted while_loop beam search on the decoding
-benchmark's LSTM decoder, timed against greedy search at batch B·K in the same run. On an H100 (jax 0.11.2,
-2026-11-26) the two-stage selection took V=8000 beam/greedy from 1.637 to 1.303 and V=1000 from 1.449 to 1.395
-(experiments/benchmarks/results/h100_2026-11-26/run2_topk.log).
+Each step of the beam search picks the best 2K of the K·V one-token extensions, either by one top_k over the
+[B, K·V] scores or in two stages (the best 2K of each beam, then the best 2K of those K·2K; the same result).
+Both variants run inside the same jitted while_loop beam search on the decoding benchmark's LSTM decoder, timed
+against greedy search at batch B·K in the same run. On an H100 (jax 0.11.2, 2026-11-26) the two-stage selection
+took V=8000 beam/greedy from 1.637 to 1.303 and V=1000 from 1.449 to 1.395
+(experiments/benchmarks/results/h100_2026-11-26/run2_topk.log); on this project's 2-core CPU it was 8–9% slower,
+so `research.decoding` uses it on accelerators only.
 
 One JSON line per (vocab, variant), then the last stdout line: per vocabulary both beam times and
 `one_over_two_stage` (> 1: the two-stage selection is faster), plus both beam/greedy ratios.
@@ -20,17 +21,9 @@ import argparse
 import json
 
 import jax
-import jax.numpy as jnp
 
 from experiments.benchmarks import decoding as bench
 from research import decoding
-
-
-def one_stage(live_logprobs: jax.Array, log_probs: jax.Array, num: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """[B, K], [B, K, V] → the best `num` (score, parent, token), by one top_k over [B, K·V]."""
-  b, k, v = log_probs.shape
-  scores, index = jax.lax.top_k((live_logprobs[:, :, None] + log_probs).reshape(b, k * v), num)
-  return scores, (index // v).astype(jnp.int32), (index % v).astype(jnp.int32)
 
 
 def main() -> None:
@@ -38,12 +31,13 @@ def main() -> None:
   parser.add_argument("--quick", action="store_true", help="one small size, few repetitions")
   args = parser.parse_args()
   sizes, reps = (((200, 64, 8),), 3) if args.quick else (((1000, 256, 32), (8000, 256, 32)), 9)
-  two_stage = decoding._top_candidates
+  chosen = decoding._top_candidates  # picks one of the two by backend
   summary: dict = {"benchmark": "beam_topk", "device": str(jax.devices()[0].device_kind), "reps": reps}
   try:
     for vocab, hidden, batch in sizes:
       row = {}
-      for name, fn in (("two_stage", two_stage), ("one_stage", one_stage)):
+      for name, fn in (("two_stage", decoding.top_candidates_two_stage),
+                       ("one_stage", decoding.top_candidates_one_stage)):
         decoding._top_candidates = fn  # beam_search looks the helper up when it is traced
         r = bench.measure(vocab, hidden, batch, 4, 16 if args.quick else 32, reps)
         row[name] = r
@@ -56,7 +50,7 @@ def main() -> None:
           "two_stage_beam_over_greedy": row["two_stage"]["beam_over_greedy"],
           "one_stage_beam_over_greedy": row["one_stage"]["beam_over_greedy"]}
   finally:
-    decoding._top_candidates = two_stage
+    decoding._top_candidates = chosen
   print(json.dumps(summary))
 
 
