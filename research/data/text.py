@@ -20,8 +20,8 @@ The three unlabeled corpora come in two formats (config.dataset.format):
 Splits are hashes of a document-part id (window / paragraph), so they never depend on file order.
 
 Tokenizers (config.dataset.tokenizer): 'word' (research/tokenizer.py `Vocab`, <pad>=0, <unk>=3) or
-'wordpiece' (`WordPieceVocab` below, pieces trained by research.tokenizer.train_subword_pieces; [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3
-[MASK]=4). Vocabularies come from the training split, or from `config.dataset.vocab_path` (a vocabulary saved by
+'wordpiece' (`WordPieceVocab` below, pieces trained by research.tokenizer.train_subword_pieces; [PAD]=0 [UNK]=1
+[CLS]=2 [SEP]=3 [MASK]=4). Vocabularies come from the training split, or from `config.dataset.vocab_path` (a vocabulary saved by
 an earlier run, so fine-tuning reads token ids the way pretraining wrote them). With wordpiece, classification
 examples are `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with `segments` 0 for the first part and 1 for b.
 
@@ -99,9 +99,9 @@ class WordPieceVocab:
     """Trains a WordPiece vocabulary of at most `vocab_size` tokens (specials included) on `texts`.
 
     The text is normalized and split into words by the same BERT pipeline that encodes it later; the pieces
-    come from `research.tokenizer.train_subword_pieces` (deterministic), not from `tokenizers`' trainer, whose result changes from
-    process to process (its tie-breaking follows hash-map order), which made a resumed run's rebuilt
-    vocabulary differ from the one saved in its workdir.
+    come from `research.tokenizer.train_subword_pieces` (deterministic), not from `tokenizers`' trainer, whose
+    result changes from process to process (its tie-breaking follows hash-map order), which made a resumed
+    run's rebuilt vocabulary differ from the one saved in its workdir.
     """
     from tokenizers import Tokenizer, models
     if vocab_size <= len(WP_SPECIALS) + 26:

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from research import registry
+from research.models.lstm_lm import masked_pool
 from research.models.seq2seq import LSTMLayer
 
 Array = jax.Array
@@ -84,11 +85,10 @@ class TextToImage(nn.Module):
     """caption int32[B, T], caption_mask float[B, T] → the caption vector float32[B, H] ('both': [B, 2H])."""
     x = self.dropout(self.embed(caption.astype(jnp.int32)), deterministic=not train)
     ys, (_, h) = self.lstm(x, mask=caption_mask)
-    m = caption_mask.astype(jnp.float32)[..., None]
-    mean = (ys * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
-    v = {"last": h, "mean": mean, "both": None}[self.text_pool]
-    if v is None:
-      v = jnp.concatenate([h, mean], axis=-1)
+    valid = caption_mask > 0
+    mean = masked_pool(ys, valid, valid.sum(1), "mean")
+    v = {"last": h, "mean": mean}.get(self.text_pool)
+    v = jnp.concatenate([h, mean], axis=-1) if v is None else v  # 'both'
     return self.text_ln(v) if self.text_norm else v
 
   def draw(self, vector: Array) -> Array:
