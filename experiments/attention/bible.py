@@ -25,7 +25,6 @@ import shutil
 import time
 
 import jax
-import numpy as np
 
 from experiments.attention import common
 from experiments.seq2seq import common as s2s
@@ -33,13 +32,6 @@ from research.seq2seq_task import Decoder, DecodeSettings
 from research.train import Trainer
 
 MODELS = s2s.BIBLE_MODELS
-BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))  # source characters, inclusive
-
-
-def bucket_name(lo: int, hi: int) -> str:
-  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
-
-
 def run_one(model: str, quick: bool, force: bool) -> dict:
   name = f"bible_{model}" + ("_quick" if quick else "")
   cached = None if force else common.load_run(name)
@@ -65,13 +57,7 @@ def run_one(model: str, quick: bool, force: bool) -> dict:
                                        DecodeSettings("greedy", 1, 0.0, max_len), batch_size=config.eval_batch_size)
   texts = [trainer.task.detokenize(h) for h in hyps]
   refs = test["ref"]
-  src_lens = np.array([len(s) for s in test["src"]])
-  by_bucket = {}
-  for lo, hi in BUCKETS:
-    idx = np.flatnonzero((src_lens >= lo) & (src_lens <= hi))
-    if len(idx):
-      score = trainer.task.score([texts[i] for i in idx], [refs[i] for i in idx])
-      by_bucket[bucket_name(lo, hi)] = {"bleu": float(score.score), "n": len(idx)}
+  by_bucket = s2s.bleu_by_bucket(trainer.task.score, texts, refs, test["src"])
   total = trainer.task.score(texts, refs)
   steps, losses = common.loss_curve(workdir)
   summary = {
@@ -91,14 +77,14 @@ def run_one(model: str, quick: bool, force: bool) -> dict:
                                                                        strict=True)],
   }
   common.save_run(name, summary)
-  short = [i for i, n_src in enumerate(src_lens) if 8 <= n_src <= 24][:2]  # readable heatmaps
+  short = [i for i, src in enumerate(test["src"]) if 8 <= len(src) <= 24][:2]  # readable heatmaps
   common.save_attention(name, trainer, [test["src"][i] for i in short], [hyps[i] for i in short])
   print(f"[bible] {model}: BLEU {summary['bleu']:.2f} ({summary['wall_s']:.0f} s)", flush=True)
   return summary
 
 
 def render(res: dict[str, dict], models: tuple[str, ...], command: str) -> str:
-  keys = [bucket_name(lo, hi) for lo, hi in BUCKETS]
+  keys = [s2s.bucket_name(lo, hi) for lo, hi in s2s.BUCKETS]
   first = res[models[0]]
   counts = [first["by_bucket"].get(k, {}).get("n", 0) for k in keys]
   rows = [[m, f"{res[m]['num_params']:,}", res[m]["bleu"], res[m]["bp"], res[m]["test_nll"], res[m]["token_accuracy"],

@@ -142,15 +142,15 @@ def pairs(runs: dict) -> str:
   sig = runs.get("pairs_signal")
   if sig:
     j = sig["jaccard"]
-    rows = [["same-movie fraction (label 1)", *[sig["same_movie_fraction"][s] for s in ("train", "validation",
-                                                                                          "test")]],
-            ["word Jaccard overlap, same-movie pairs", *[j[s]["same_movie"] for s in ("train", "validation", "test")]],
-            ["word Jaccard overlap, different-movie pairs",
-             *[j[s]["other_movie"] for s in ("train", "validation", "test")]],
+    def per_split(d: dict) -> list:
+      return [d[split] for split in ("train", "validation", "test")]
+    rows = [["same-movie fraction (label 1)", *per_split(sig["same_movie_fraction"])],
+            ["word Jaccard overlap, same-movie pairs", *per_split({k: v["same_movie"] for k, v in j.items()})],
+            ["word Jaccard overlap, different-movie pairs", *per_split({k: v["other_movie"] for k, v in j.items()})],
             ["accuracy: TF-IDF cosine > threshold (threshold fitted on train)",
-             *[sig["tfidf_cosine_accuracy"][s] for s in ("train", "validation", "test")]],
+             *per_split(sig["tfidf_cosine_accuracy"])],
             ["accuracy: logistic regression on the shared words (fitted on train)",
-             *[sig["shared_words_logreg_accuracy"][s] for s in ("train", "validation", "test")]]]
+             *per_split(sig["shared_words_logreg_accuracy"])]]
     text += ("\n\n**Why chance.** The pairs are built as intended (research/data/text.py `same_movie_pairs`: one "
              "pair per snippet, label 1 = another snippet of the same movie with probability 1/2; the batches hold "
              "`[CLS] a [SEP] b [SEP]` with segment ids 0 then 1, checked by "

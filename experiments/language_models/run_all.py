@@ -251,6 +251,10 @@ def measure_pairs_signal(a) -> None:
   def both(vec, p):
     return vec.transform([r["text"] for r in p]), vec.transform([r["text_b"] for r in p])
 
+  def product(vec, p):  # per pair, the element-wise product of the two snippets' vectors
+    xa, xb = both(vec, p)
+    return xa.multiply(xb)
+
   words = CountVectorizer(binary=True).fit(train_texts)
   jaccard = {}
   for s, p in pairs.items():
@@ -260,11 +264,11 @@ def measure_pairs_signal(a) -> None:
     j = inter / np.maximum(union, 1)
     jaccard[s] = {"same_movie": float(j[y[s] == 1].mean()), "other_movie": float(j[y[s] == 0].mean())}
   tfidf = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(train_texts)
-  cos = {s: np.asarray(both(tfidf, p)[0].multiply(both(tfidf, p)[1]).sum(1)).ravel() for s, p in pairs.items()}
+  cos = {s: np.asarray(product(tfidf, p).sum(1)).ravel() for s, p in pairs.items()}
   grid = np.quantile(cos["train"], np.linspace(0.02, 0.98, 49))
   threshold = float(grid[np.argmax([((cos["train"] > t) == y["train"]).mean() for t in grid])])
   shared_vec = CountVectorizer(min_df=2, binary=True).fit(train_texts)
-  shared = {s: both(shared_vec, p)[0].multiply(both(shared_vec, p)[1]).tocsr() for s, p in pairs.items()}
+  shared = {s: product(shared_vec, p).tocsr() for s, p in pairs.items()}
   lr = LogisticRegression(C=1.0, max_iter=2000).fit(shared["train"], y["train"])
   record = {"name": "pairs_signal", "pairs": {s: len(p) for s, p in pairs.items()},
             "same_movie_fraction": {s: float(v.mean()) for s, v in y.items()}, "jaccard": jaccard,

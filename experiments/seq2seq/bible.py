@@ -32,16 +32,11 @@ import time
 import numpy as np
 
 from experiments.seq2seq import common
-from experiments.seq2seq.common import run, table, train, variables_of
+from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, run, table, train, variables_of
 from research.seq2seq_task import DecodeSettings
 
 BEAMS = (1, 2, 3, 5, 10)
 ALPHAS = (0.0, 0.6)
-BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))  # source characters, inclusive (as the attention table)
-
-
-def bucket_name(lo: int, hi: int) -> str:
-  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
 
 
 def main() -> None:
@@ -94,11 +89,9 @@ def main() -> None:
   for name, s in [("greedy", settings[0][1]), ("beam k=3, α=0.6", DecodeSettings("beam", 3, 0.6, max_len))]:
     hyps, _, _ = decoder.translate(variables, test["src"], s, batch_size=config.eval_batch_size)
     texts = [task.detokenize(h) for h in hyps]
-    row = [name]
-    for lo, hi in BUCKETS:
-      idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
-      row.append(task.score([texts[i] for i in idx], [test["ref"][i] for i in idx]).score if len(idx) else float("nan"))
-    row.append(task.score(texts, test["ref"]).score)
+    by = bleu_by_bucket(task.score, texts, test["ref"], test["src"])
+    row = [name, *[by.get(bucket_name(lo, hi), {}).get("bleu", float("nan")) for lo, hi in BUCKETS],
+           task.score(texts, test["ref"]).score]
     bucket_rows.append(row)
   counts = ["verses"] + [int(((src_len >= lo) & (src_len <= hi)).sum()) for lo, hi in BUCKETS] + [len(src_len)]
 

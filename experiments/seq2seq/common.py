@@ -56,6 +56,27 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 # experiments/attention/bible.py (plain LSTM vs Luong vs Transformer): one trained run per model, so the
 # search sweep decodes the very checkpoint the model comparison scored instead of training it twice.
 
+# BLEU by source length: Chinese characters of the source verse, inclusive ranges (every Bible table uses these).
+BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))
+
+
+def bucket_name(lo: int, hi: int) -> str:
+  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
+
+
+def bleu_by_bucket(score: Callable[[list[str], list[str]], Any], texts: Sequence[str], refs: Sequence[str],
+                   sources: Sequence[Any]) -> dict[str, dict[str, float]]:
+  """{bucket name: {'bleu', 'n'}} of the non-empty BUCKETS, by len(source); `score(hyps, refs)` → a BLEU result."""
+  src_len = np.array([len(s) for s in sources])
+  out = {}
+  for lo, hi in BUCKETS:
+    idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
+    if len(idx):
+      out[bucket_name(lo, hi)] = {"bleu": float(score([texts[i] for i in idx], [refs[i] for i in idx]).score),
+                                  "n": len(idx)}
+  return out
+
+
 BIBLE_MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
 BIBLE_WORKDIRS = os.environ.get("BIBLE_WORKDIRS", "/tmp/bible_runs")
 # Every model: the same steps, batch, data, vocabularies and schedule shape (configs/seq2seq.py, task=bible).

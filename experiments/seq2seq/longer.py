@@ -27,21 +27,14 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
 from experiments.seq2seq import common
-from experiments.seq2seq.common import run, table, train, variables_of
+from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, run, table, train, variables_of
 from research.config import override
 from research.errors import UserError
 from research.seq2seq_task import DecodeSettings
 from research.train import Trainer
 
-BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 1000))  # source characters, inclusive (as the shared table)
 MODEL = "lstm"
-
-
-def bucket_name(lo: int, hi: int) -> str:
-  return f"{lo}–{hi}" if hi < 1000 else f"≥{lo}"
 
 
 def longer_overrides(steps: int, eval_every: int) -> dict[str, Any]:
@@ -90,13 +83,7 @@ def score_run(trainer: Trainer, workdir: str) -> dict[str, Any]:
                                        batch_size=config.eval_batch_size)
   texts = [trainer.task.detokenize(h) for h in hyps]
   total = trainer.task.score(texts, test["ref"])
-  src_len = np.array([len(s) for s in test["src"]])
-  buckets = {}
-  for lo, hi in BUCKETS:
-    idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
-    buckets[bucket_name(lo, hi)] = {
-        "n": len(idx), "bleu": trainer.task.score([texts[i] for i in idx], [test["ref"][i] for i in idx]).score
-        if len(idx) else float("nan")}
+  buckets = bleu_by_bucket(trainer.task.score, texts, test["ref"], test["src"])
   records = read_metrics(workdir)
   train_rows = {r["step"]: r for r in records if r.get("split") == "train"}
   # Evaluations: the latest record per (step, split), so a re-opened finished run does not count twice.
@@ -121,13 +108,15 @@ def score_run(trainer: Trainer, workdir: str) -> dict[str, Any]:
 
 def render(shared: dict[str, Any], longer: dict[str, Any], command: str, eval_every: int) -> str:
   keys = [bucket_name(lo, hi) for lo, hi in BUCKETS]
+  empty = {"bleu": float("nan"), "n": 0}
   label = {id(shared): f"shared budget ({shared['steps']} steps)",
            id(longer): f"**longer budget ({longer['steps']} steps)**"}
   rows = [[label[id(r)], r["steps"], r["steps"] * r["batch"] / r["train_pairs"], r["train_min"], r["test_nll"],
            r["token_accuracy"], r["bleu"], r["bp"], r["len_ratio"], *r["precisions"][:2],
            f"{r['distinct_hypotheses']:,}/{r['n_test']:,}"] for r in (shared, longer)]
-  bucket_rows = [[label[id(r)], *[r["by_bucket"][k]["bleu"] for k in keys], r["bleu"]] for r in (shared, longer)]
-  counts = ["verses", *[shared["by_bucket"][k]["n"] for k in keys], shared["n_test"]]
+  bucket_rows = [[label[id(r)], *[r["by_bucket"].get(k, empty)["bleu"] for k in keys], r["bleu"]]
+                 for r in (shared, longer)]
+  counts = ["verses", *[shared["by_bucket"].get(k, empty)["n"] for k in keys], shared["n_test"]]
   train_at = {s: (loss, nll) for s, loss, nll in longer["train_curve"]}
   val_at = {s: (nll, acc) for s, split, nll, acc in longer["eval_curve"] if split == "validation"}
   curve_rows = []
