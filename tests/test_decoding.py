@@ -331,3 +331,47 @@ def test_two_stage_candidate_selection_equals_one_top_k(vocab):
     scores, parent, token = select(live, log_probs, 2 * k)
     np.testing.assert_array_equal(scores, want_scores)
     np.testing.assert_array_equal(parent * vocab + token, want_index)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 13), data=st.data(), seed=st.integers(0, 2**16))
+def test_top_k_by_rank_equals_lax_top_k(n, data, seed):
+  """Values and indices as jax.lax.top_k's, on coarse values (many ties), -inf and NEG_INF entries included."""
+  k = data.draw(st.integers(1, n))
+  x = np.round(np.random.default_rng(seed).normal(size=(3, 2, n)) * 2) / 2
+  x[np.random.default_rng(seed + 1).random(x.shape) < 0.2] = -np.inf
+  x[0, 0, 0] = NEG_INF
+  x[2, 1, 0], x[2, 1, -1] = -0.0, 0.0  # top_k ranks +0.0 above -0.0 (its total order)
+  x = jnp.asarray(x, jnp.float32)
+  want_values, want_index = jax.lax.top_k(x, k)
+  values, index = decoding.top_k_by_rank(x, k)
+  np.testing.assert_array_equal(values, want_values)
+  np.testing.assert_array_equal(index, want_index)
+  assert index.dtype == jnp.int32
+
+
+SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stage", "rank"), ("two_stage", "rank")]
+
+
+@pytest.mark.parametrize(("candidates", "small"), SELECTION_VARIANTS)
+def test_beam_search_equals_host_reference(candidates, small, monkeypatch):
+  """The jitted search (back-pointers, each selection variant) returns exactly what the decoding benchmark's
+  numpy beam search (whole sequences gathered every step, selections by stable sort) returns."""
+  from experiments.benchmarks.decoding import python_loop_beam_search
+
+  def two_stage(live, log_probs, num):  # as `_top_candidates` dispatches: two stages need V > 2K
+    select = decoding.top_candidates_two_stage if log_probs.shape[-1] > num else decoding.top_candidates_one_stage
+    return select(live, log_probs, num)
+  monkeypatch.setattr(decoding, "_top_candidates",
+                      two_stage if candidates == "two_stage" else decoding.top_candidates_one_stage)
+  monkeypatch.setattr(decoding, "_small_top_k", decoding.top_k_by_rank if small == "rank" else jax.lax.top_k)
+  step = jax.jit(lambda params, tokens, cache: markov_step(tokens, cache))
+  for seed, (batch, vocab, beam, max_len, alpha) in enumerate(
+      [(3, 4, 3, 6, 0.0), (2, 30, 4, 9, 0.6), (4, 6, 5, 7, -0.4), (2, 3, 1, 5, 0.0)]):
+    cache = markov_cache(seed, batch, vocab, temperature=2.5)
+    kw = dict(batch_size=batch, beam_size=beam, max_len=max_len, bos_id=vocab, eos_id=seed % vocab,
+              pad_id=vocab + 1, length_penalty=alpha)
+    seqs, scores = jax.jit(functools.partial(beam_search, markov_step, **kw))(cache)
+    want_seqs, want_scores = python_loop_beam_search(step, None, cache, **kw)
+    np.testing.assert_array_equal(seqs, want_seqs)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-6)

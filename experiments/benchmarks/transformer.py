@@ -149,6 +149,38 @@ def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps:
   return out
 
 
+def make_report(args: argparse.Namespace, setup: dict[str, Any], mode: str, chosen: list[str],
+                results: dict[str, dict[str, dict[str, float]]], load_before: float, start: float,
+                complete: bool) -> dict[str, Any]:
+  """The JSON report of the rows measured so far; ratios only where both of their sides exist."""
+  ratios: dict[str, Any] = {}
+  for size in chosen:
+    if size in results["transformer"] and size in results["luong"]:
+      t, lu = results["transformer"][size]["train_tokens_per_s"], results["luong"][size]["train_tokens_per_s"]
+      ratios[f"{size}_transformer_over_luong_train_tokens_per_s"] = {"transformer": t, "luong": lu,
+                                                                     "ratio": float(f"{t / lu:.4g}")}
+  for name in results:
+    for size, r in results[name].items():
+      ratios[f"{name}_{size}_beam_over_greedy_time"] = {"beam_time_s": r["beam_time_s"],
+                                                        "greedy_time_s": r["greedy_time_s"],
+                                                        "ratio": float(f"{r['beam_time_s'] / r['greedy_time_s']:.4g}")}
+  command = " ".join(["python -m experiments.benchmarks.transformer", *args.argv])
+  return {"benchmark": "transformer", "command": command, "complete": complete, "mode": mode,
+          "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(), "cpu_count": os.cpu_count(),
+          "machine": platform.machine(), "jax_version": jax.__version__,
+          "load_average_1min_before": round(load_before, 2), "load_average_1min_after": round(os.getloadavg()[0], 2),
+          "wall_s": round(time.perf_counter() - start, 1), "dtype": args.dtype, "attention_impl": args.attention_impl,
+          "beam_size": BEAM, **setup,
+          "sizes": {name: {size: kw for size, kw in sizes.items() if size in chosen}
+                    for name, sizes in SIZES[mode].items()},
+          "results": results, "ratios": ratios}
+
+
+def write_report(path: str, report: dict[str, Any]) -> None:
+  with open(path, "w") as f:
+    json.dump(report, f, indent=1)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps (CPU check)")
@@ -157,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser.add_argument("--out", default="", help="also write the JSON report to this file")
   parser.add_argument("--sizes", default="small,base", help="comma-separated sizes to run (a CPU cannot fit 'base')")
   args = parser.parse_args(argv)
+  args.argv = sys.argv[1:] if argv is None else list(argv)
   load_before = os.getloadavg()[0]  # other jobs on a shared machine slow every figure down: record them
   start = time.perf_counter()
   mode = "quick" if args.quick else "full"
@@ -166,38 +199,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   for size in chosen:
     if size not in SIZES[mode]["transformer"]:
       raise SystemExit(f"error: --sizes {size!r}: use {', '.join(SIZES[mode]['transformer'])}")
-  results: dict[str, dict[str, dict[str, float]]] = {}
-  for name, sizes in SIZES[mode].items():
-    results[name] = {}
-    for size, kw in sizes.items():
-      if size not in chosen:
-        continue
+  results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in SIZES[mode]}
+  # Size-major order: both models' small rows come first, so a run cut short by a time limit still has a
+  # complete Transformer-vs-Luong comparison at the smaller size.
+  for size in chosen:
+    for name, sizes in SIZES[mode].items():
+      kw = sizes[size]
       model = build(name, kw, setup["vocab"], args.dtype, args.attention_impl)
       results[name][size] = {k: float(f"{v:.6g}") for k, v in bench_model(model, **setup).items()}
       print(f"{name:12s} {size:6s} " + " ".join(f"{k}={v:.4g}" for k, v in results[name][size].items()), flush=True)
-  ratios: dict[str, Any] = {}
-  for size in chosen:
-    t, lu = results["transformer"][size]["train_tokens_per_s"], results["luong"][size]["train_tokens_per_s"]
-    ratios[f"{size}_transformer_over_luong_train_tokens_per_s"] = {"transformer": t, "luong": lu,
-                                                                   "ratio": float(f"{t / lu:.4g}")}
-  for name in results:
-    for size, r in results[name].items():
-      ratios[f"{name}_{size}_beam_over_greedy_time"] = {"beam_time_s": r["beam_time_s"],
-                                                        "greedy_time_s": r["greedy_time_s"],
-                                                        "ratio": float(f"{r['beam_time_s'] / r['greedy_time_s']:.4g}")}
-  command = " ".join(["python -m experiments.benchmarks.transformer", *(sys.argv[1:] if argv is None else argv)])
-  report = {"benchmark": "transformer", "command": command, "mode": mode, "device": str(jax.devices()[0].device_kind),
-            "backend": jax.default_backend(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "jax_version": jax.__version__, "load_average_1min_before": round(load_before, 2),
-            "load_average_1min_after": round(os.getloadavg()[0], 2),
-            "wall_s": round(time.perf_counter() - start, 1), "dtype": args.dtype, "attention_impl": args.attention_impl,
-            "beam_size": BEAM, **{k: v for k, v in setup.items()},
-            "sizes": {name: {size: kw for size, kw in sizes.items() if size in chosen} for name, sizes in SIZES[mode].items()},
-            "results": results,
-            "ratios": ratios}
+      if args.out:  # after every row: a run cut short by a time limit keeps what it measured
+        write_report(args.out, make_report(args, setup, mode, chosen, results, load_before, start, complete=False))
+  report = make_report(args, setup, mode, chosen, results, load_before, start, complete=True)
   if args.out:
-    with open(args.out, "w") as f:
-      json.dump(report, f, indent=1)
+    write_report(args.out, report)
   print(json.dumps(report))
   return report
 
