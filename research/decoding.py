@@ -169,59 +169,22 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
 class BeamState:
   """The beam-search loop carry. B batch items, K beams, T = max_len.
 
-  Hypotheses are stored as back-pointers, not as token arrays: each step writes the K live beams' last
-  tokens and parent indices at row t of `tokens`/`parents`, and a finished hypothesis is (the step it ended,
-  its parent live beam, its last token). The sequences are read back once, after the loop
-  (`_backtrack`). That keeps the loop body from gathering and copying [B, 3K, T] token arrays every step —
-  on a GPU the body is a chain of small kernels, and the beam's extra cost over greedy is their number.
-
   Attributes:
     cur_index: int32[], number of tokens generated so far (the position written next).
     live_logprobs: float32[B, K], summed log-probs of the live (unfinished) beams; ≤ NEG_INF/2 if empty.
-    live_tokens: int32[B, K], each live beam's last token (bos before the first step).
-    tokens: int32[T, B, K], tokens[t, b, k] is the token live beam k of item b took at step t.
-    parents: int32[T, B, K], parents[t, b, k] is the live beam (at step t - 1) that beam k extended at step t.
     finished_scores: float32[B, K], length-penalised scores of the best finished hypotheses, best first.
+    live_seqs: int32[B, K, T], live prefixes, `pad_id` beyond cur_index.
+    finished_seqs: int32[B, K, T], finished hypotheses (pad after eos).
     finished_flags: bool[B, K], whether a finished slot holds a hypothesis.
-    finished_step: int32[B, K], the step at which a finished hypothesis took its last token.
-    finished_parent: int32[B, K], the live beam (at finished_step - 1) it extended.
-    finished_token: int32[B, K], its last token (eos, or any token at step T - 1).
     cache: step_fn's cache, leaves [B * K, ...], row b * K + k belongs to live beam k of item b.
   """
   cur_index: jax.Array
   live_logprobs: jax.Array
-  live_tokens: jax.Array
-  tokens: jax.Array
-  parents: jax.Array
   finished_scores: jax.Array
+  live_seqs: jax.Array
+  finished_seqs: jax.Array
   finished_flags: jax.Array
-  finished_step: jax.Array
-  finished_parent: jax.Array
-  finished_token: jax.Array
   cache: PyTree
-
-
-def _backtrack(state: BeamState, pad_id: int) -> jax.Array:
-  """int32[B, K, T]: the finished hypotheses' tokens, read from the back-pointers from the last step down.
-
-  At step t > finished_step a slot gets pad; at t = finished_step its last token, and its pointer moves to
-  finished_parent; below that, the token of the live beam it points to, then that beam's parent.
-  """
-  max_len = state.tokens.shape[0]
-
-  def step(pointer, xs):
-    t, tokens_t, parents_t = xs  # tokens_t, parents_t: [B, K] (live beams after step t)
-    at_end = t == state.finished_step
-    before_end = t < state.finished_step
-    token = jnp.where(at_end, state.finished_token,
-                      jnp.where(before_end, jnp.take_along_axis(tokens_t, pointer, axis=1), pad_id))
-    pointer = jnp.where(at_end, state.finished_parent,
-                        jnp.where(before_end, jnp.take_along_axis(parents_t, pointer, axis=1), pointer))
-    return pointer, token
-
-  _, tokens = jax.lax.scan(step, state.finished_parent, (jnp.arange(max_len), state.tokens, state.parents),
-                           reverse=True)  # [T, B, K]
-  return jnp.where(state.finished_flags[:, :, None], jnp.moveaxis(tokens, 0, -1), pad_id)
 
 
 def _top_candidates(live_logprobs: jax.Array, log_probs: jax.Array, num: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -260,8 +223,16 @@ def top_k_by_rank(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
 
 
 def _small_top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
-  """top_k over the beam's short rows (finished and live sets): `jax.lax.top_k`, or `top_k_by_rank`."""
-  return jax.lax.top_k(x, k)
+  """top_k over the beam's short rows (the finished and live sets, the second stage of the candidates).
+
+  Off the CPU by `top_k_by_rank`: on an H100 a top_k kernel per selection cost more than the comparisons
+  (`python -m experiments.benchmarks.beam_topk`, 2026-11-26: beam search at V=1000 2.12 → 1.99 ms, V=8000 equal;
+  experiments/benchmarks/results/h100_2026-11-26b/). On the CPU `jax.lax.top_k`: rank was slower there (V=1000
+  58.4 vs 43.4 ms with one-stage candidates).
+  """
+  if jax.default_backend() == "cpu":
+    return jax.lax.top_k(x, k)
+  return top_k_by_rank(x, k)
 
 
 def top_candidates_one_stage(live_logprobs: jax.Array, log_probs: jax.Array, num: int
@@ -342,10 +313,14 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
 
   def body(state: BeamState) -> BeamState:
     t = state.cur_index
-    log_probs, new_cache = step_fn(flatten_beam_dim(state.live_tokens), state.cache)
+    prev_token = jax.lax.dynamic_index_in_dim(state.live_seqs, jnp.maximum(t - 1, 0), axis=2, keepdims=False)
+    prev_token = jnp.where(t == 0, bos_id, prev_token)  # [B, K]
+    log_probs, new_cache = step_fn(flatten_beam_dim(prev_token), state.cache)
     log_probs = unflatten_beam_dim(_clean_log_probs(log_probs), batch_size, beam_size)  # [B, K, V]
 
     top_logprobs, parent, token = _top_candidates(state.live_logprobs, log_probs, num_candidates)  # [B, 2K] each
+    top_seqs = gather_beams(state.live_seqs, parent)
+    top_seqs = jax.lax.dynamic_update_slice(top_seqs, token[:, :, None], (0, 0, t))  # [B, 2K, T]
 
     valid = top_logprobs > NEG_INF / 2
     is_eos = token == eos_id
@@ -357,39 +332,32 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     # Finished set: best K of (old finished, newly finished). Rank empty slots below every real score.
     all_scores = jnp.concatenate([state.finished_scores, new_scores], axis=1)
     all_flags = jnp.concatenate([state.finished_flags, newly_finished], axis=1)
-    all_step = jnp.concatenate([state.finished_step, jnp.broadcast_to(t, token.shape)], axis=1)
-    all_parent = jnp.concatenate([state.finished_parent, parent], axis=1)
-    all_token = jnp.concatenate([state.finished_token, token], axis=1)
+    all_seqs = jnp.concatenate([state.finished_seqs, top_seqs], axis=1)
     _, fin_index = _small_top_k(jnp.where(all_flags, all_scores, -jnp.inf), beam_size)
-    finished = gather_beams((all_scores, all_flags, all_step, all_parent, all_token), fin_index)
+    finished_scores, finished_flags, finished_seqs = gather_beams((all_scores, all_flags, all_seqs), fin_index)
 
     # Live set: best K candidates that did not end in eos (eos-ended ones are never extended).
     live_key = jnp.where(is_eos, NEG_INF, top_logprobs)
     live_logprobs, live_index = _small_top_k(live_key, beam_size)
-    live_tokens, live_parent = gather_beams((token, parent), live_index)
+    live_seqs = gather_beams(top_seqs, live_index)
+    live_parent = gather_beams(parent, live_index)
     cache = _gather_flat_beams(new_cache, live_parent, batch_size, beam_size)
 
-    return BeamState(cur_index=t + 1, live_logprobs=live_logprobs, live_tokens=live_tokens,
-                     tokens=jax.lax.dynamic_update_index_in_dim(state.tokens, live_tokens, t, axis=0),
-                     parents=jax.lax.dynamic_update_index_in_dim(state.parents, live_parent, t, axis=0),
-                     finished_scores=finished[0], finished_flags=finished[1], finished_step=finished[2],
-                     finished_parent=finished[3], finished_token=finished[4], cache=cache)
+    return BeamState(cur_index=t + 1, live_logprobs=live_logprobs, finished_scores=finished_scores,
+                     live_seqs=live_seqs, finished_seqs=finished_seqs, finished_flags=finished_flags, cache=cache)
 
   # Only beam 0 is live at the start: the K copies of the bos state would otherwise yield K duplicates.
   init_live = jnp.where(jnp.arange(beam_size) == 0, 0.0, NEG_INF).astype(jnp.float32)
-  zeros = jnp.zeros((batch_size, beam_size), jnp.int32)
   init = BeamState(
       cur_index=jnp.int32(0),
       live_logprobs=jnp.broadcast_to(init_live, (batch_size, beam_size)),
-      live_tokens=jnp.full((batch_size, beam_size), bos_id, jnp.int32),
-      tokens=jnp.full((max_len, batch_size, beam_size), pad_id, jnp.int32),
-      parents=jnp.zeros((max_len, batch_size, beam_size), jnp.int32),
       finished_scores=jnp.full((batch_size, beam_size), NEG_INF, jnp.float32),
+      live_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
+      finished_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
       finished_flags=jnp.zeros((batch_size, beam_size), bool),
-      finished_step=zeros, finished_parent=zeros, finished_token=zeros,
       cache=expand_to_beams(cache, beam_size))
   final = jax.lax.while_loop(cond, body, init)
-  sequences = _backtrack(final, pad_id)
+  sequences = jnp.where(final.finished_flags[:, :, None], final.finished_seqs, pad_id)
   scores = jnp.where(final.finished_flags, final.finished_scores, NEG_INF)
   return sequences, scores
 

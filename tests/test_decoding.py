@@ -333,16 +333,15 @@ def test_two_stage_candidate_selection_equals_one_top_k(vocab):
     np.testing.assert_array_equal(parent * vocab + token, want_index)
 
 
-@settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 13), data=st.data(), seed=st.integers(0, 2**16))
-def test_top_k_by_rank_equals_lax_top_k(n, data, seed):
-  """Values and indices as jax.lax.top_k's, on coarse values (many ties), -inf and NEG_INF entries included."""
-  k = data.draw(st.integers(1, n))
-  x = np.round(np.random.default_rng(seed).normal(size=(3, 2, n)) * 2) / 2
-  x[np.random.default_rng(seed + 1).random(x.shape) < 0.2] = -np.inf
-  x[0, 0, 0] = NEG_INF
-  x[2, 1, 0], x[2, 1, -1] = -0.0, 0.0  # top_k ranks +0.0 above -0.0 (its total order)
-  x = jnp.asarray(x, jnp.float32)
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 2), (8, 4), (12, 4), (13, 13)])
+def test_top_k_by_rank_equals_lax_top_k(n, k):
+  """Values and indices as jax.lax.top_k's, on coarse values (many ties), -inf, NEG_INF and ±0.0 entries."""
+  rng = np.random.default_rng(n)
+  x = np.round(rng.normal(size=(64, n)) * 2) / 2
+  x[rng.random(x.shape) < 0.2] = -np.inf
+  x[0, 0] = NEG_INF
+  x[1, 0], x[1, -1] = -0.0, 0.0  # top_k ranks +0.0 above -0.0 (its total order)
+  x = jnp.asarray(x, jnp.float32).reshape(8, 8, n)
   want_values, want_index = jax.lax.top_k(x, k)
   values, index = decoding.top_k_by_rank(x, k)
   np.testing.assert_array_equal(values, want_values)
@@ -355,8 +354,8 @@ SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stag
 
 @pytest.mark.parametrize(("candidates", "small"), SELECTION_VARIANTS)
 def test_beam_search_equals_host_reference(candidates, small, monkeypatch):
-  """The jitted search (back-pointers, each selection variant) returns exactly what the decoding benchmark's
-  numpy beam search (whole sequences gathered every step, selections by stable sort) returns."""
+  """The jitted search, with each selection variant, returns exactly what the decoding benchmark's numpy beam
+  search (selections by stable sort on the host) returns."""
   from experiments.benchmarks.decoding import python_loop_beam_search
 
   def two_stage(live, log_probs, num):  # as `_top_candidates` dispatches: two stages need V > 2K

@@ -13,7 +13,7 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 ORDER = ("reversal", "reversal_lr", "reversal_budget", "ablation", "heatmaps", "bible")
-BENCHMARKS = ("full", "quick")  # results/benchmark_transformer_<mode>.json
+BENCHMARKS = ("h100", "full", "quick")  # results/benchmark_transformer_<name>.json (h100: copied from a GPU run)
 
 HEADER = """# Attention experiments (issue 7; notes §5.2–5.3)
 
@@ -32,11 +32,11 @@ Scripts: `reversal.py` (learning rate per model on validation, then sequence acc
 BLEU by source length, tokens/s), `make_readme.py` (this file, including the benchmark table).
 
 The cuDNN fast path (`attention_impl="cudnn"` through `jax.nn.dot_product_attention`) needs an NVIDIA GPU; tests/
-check the XLA implementation of the same call against the reference path on CPU. One H100 run
-(experiments/benchmarks/results/h100_2026-11-26): cuDNN's forward pass worked for every shape tried, its masked
-backward pass rejects odd sequence lengths (the model now pads them), and the Transformer 'small' benchmark trained at
-435,400 tokens/s in bfloat16 + cuDNN vs 368,300 in float32. The rewritten GPU tests
-(tests/test_transformer.py -k cudnn) have not yet run on a GPU.
+check the XLA implementation of the same call against the reference path on CPU. On an H100 (2026-11-26, two runs:
+experiments/benchmarks/results/h100_2026-11-26 and h100_2026-11-26b): cuDNN's masked backward pass rejects odd
+sequence lengths (the model now pads them); the GPU tests (tests/test_transformer.py, including both cuDNN tests
+against the float32 reference) pass; section 5 has the benchmark at both sizes on that GPU (`h100`, JSON copied from
+the second run's $OUT) next to this CPU's.
 """
 
 

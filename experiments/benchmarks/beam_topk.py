@@ -14,10 +14,12 @@ a property of the backend, so this benchmark times each one:
 Each variant runs inside the same jitted while_loop beam search on the decoding benchmark's LSTM decoder, timed
 against greedy search at batch B·K in the same run.
 
-Measured so far: on an H100 (jax 0.11.2, 2026-11-26, sequences still gathered every step) two_stage took V=8000
-beam/greedy from 1.637 to 1.303 and V=1000 from 1.449 to 1.395
-(experiments/benchmarks/results/h100_2026-11-26/run2_topk.log); on this project's 2-core CPU it was 8–9% slower,
-so `research.decoding` uses it on accelerators only.
+Measured so far (H100, jax 0.11.2, 2026-11-26): two_stage took V=8000 beam/greedy from 1.637 to 1.303 and V=1000
+from 1.449 to 1.395 (experiments/benchmarks/results/h100_2026-11-26/run2_topk.log); on the second run, rank took
+V=1000 from 2.12 to 1.99 ms (two_stage) and left V=8000 unchanged (2.86 vs 2.87 ms)
+(experiments/benchmarks/results/h100_2026-11-26b/call2_beam_topk.log). On this project's 2-core CPU (load 1.0) one_stage+top_k
+was fastest at V=1000 (43.4 ms; one_stage+rank 58.4, two_stage 47.7 either way) and the four were within 6% at
+V=8000 (181–192 ms), so `research.decoding` uses two_stage and rank on accelerators only.
 
 One JSON line per (vocab, variant), then the last stdout line: per vocabulary each variant's beam time and
 beam/greedy ratio, and the fastest variant.

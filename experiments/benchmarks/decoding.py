@@ -10,6 +10,7 @@ on a shared machine other processes only ever add time (medians are reported too
     python -m experiments.benchmarks.decoding          # V=1000, hidden 256, B=32, K=4, max_len=32
     python -m experiments.benchmarks.decoding --quick  # smaller, for a fast check
     python -m experiments.benchmarks.decoding --sweep  # also the sizes in SWEEP_SIZES, one JSON line each
+    python -m experiments.benchmarks.decoding --dump_hlo DIR   # also the compiled beam and greedy programs
 
 On a CPU the step's own arithmetic is paid by both decoders alike, so the ratio is bounded by
 (step + host bookkeeping) / step and shrinks as the model grows; --sweep measures that dependence.
@@ -117,8 +118,12 @@ def time_interleaved(fns: dict, reps: int) -> dict[str, list[float]]:
   return times
 
 
-def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: int) -> dict:
-  """Times the three decoders on one random LSTM decoder of the given size; returns the result dict."""
+def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: int, dump_hlo: str = "") -> dict:
+  """Times the three decoders on one random LSTM decoder of the given size; returns the result dict.
+
+  dump_hlo: a folder to write the compiled (backend-optimised) HLO of the beam and greedy programs to, as
+  beam.hlo.txt and greedy.hlo.txt: each fusion or custom call in the while body is a kernel per step on a GPU.
+  """
   bos, eos = 1, 2
   model = LSTMDecoderStep(vocab, hidden)
   carry0 = (jnp.zeros((batch, hidden)), jnp.zeros((batch, hidden)))
@@ -143,6 +148,11 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
                          bos_id=bos, eos_id=eos)
 
   cache_bk = jax.tree_util.tree_map(lambda x: jnp.repeat(x, beam, axis=0), cache)
+  if dump_hlo:
+    os.makedirs(dump_hlo, exist_ok=True)
+    for name, fn, args in (("beam", beam_jit, (params, cache)), ("greedy", greedy_jit, (params, cache_bk))):
+      with open(os.path.join(dump_hlo, f"{name}.hlo.txt"), "w") as f:
+        f.write(fn.lower(*args).compile().as_text())
 
   times = time_interleaved({
       "while": lambda: beam_jit(params, cache),
@@ -183,6 +193,8 @@ def main() -> None:
   parser.add_argument("--sweep", action="store_true",
                       help="also time the model sizes in SWEEP_SIZES (one JSON line each) to show how the ratio "
                            "depends on the step's compute")
+  parser.add_argument("--dump_hlo", default="", help="folder for the compiled HLO of the default-size beam and "
+                      "greedy programs (beam.hlo.txt, greedy.hlo.txt)")
   args = parser.parse_args()
   if args.quick:
     vocab, hidden, batch, beam, max_len, reps = 200, 64, 8, 4, 16, 5
@@ -194,7 +206,7 @@ def main() -> None:
       sweep.append(measure(v, h, b, beam, max_len, max(3, reps // 3)))
       print(json.dumps(sweep[-1]), flush=True)
   result = {"device": str(jax.devices()[0].device_kind), "load_average_1min_before": round(os.getloadavg()[0], 2)}
-  result.update(measure(vocab, hidden, batch, beam, max_len, reps))
+  result.update(measure(vocab, hidden, batch, beam, max_len, reps, dump_hlo=args.dump_hlo))
   result.update({"timing": "min over reps (interleaved); median in *_median_s", "while_over_python_goal": ">= 10",
                  "beam_over_greedy_goal": "<= 1.3", "load_average_1min_after": round(os.getloadavg()[0], 2)})
   if sweep:
