@@ -208,6 +208,8 @@ def top_k_by_rank(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
   XLA can fuse with the gathers around them, instead of a sort or top-k kernel.
   """
   n = x.shape[-1]
+  if not 0 <= k <= n:
+    raise ValueError(f"top_k_by_rank needs 0 <= k <= n, got k={k} for rows of n={n}")
   position = jnp.arange(n)
   # Compare in float32's total order, as top_k does (+0.0 above -0.0): the float's bits as an int32, with the
   # magnitude bits of negative numbers flipped so that integer order is float order.

@@ -347,6 +347,8 @@ def test_top_k_by_rank_equals_lax_top_k(n, k):
   np.testing.assert_array_equal(values, want_values)
   np.testing.assert_array_equal(index, want_index)
   assert index.dtype == jnp.int32
+  with pytest.raises(ValueError, match="k <= n"):
+    decoding.top_k_by_rank(x, n + 1)
 
 
 SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stage", "rank"), ("two_stage", "rank")]
