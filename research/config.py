@@ -87,6 +87,8 @@ def base_config() -> ConfigDict:
   c.dtype = "float32"                # compute dtype: float32 | bfloat16 | float16 (dynamic loss scaling)
   c.param_dtype = "float32"          # parameter (and optimizer-state) dtype; keep float32 for mixed precision
   c.grad_accum_steps = 1             # split each batch into this many micro-batches inside the step
+  c.steps_per_call = 1               # > 1: run this many train steps per jitted call (a lax.scan) when the
+                                     #   batches have equal shapes; for tiny steps, where per-step host work dominates
   c.ema_decay = 0.0                  # > 0: keep an EMA of the parameters and evaluate with it
   c.profile_steps = (-1, -1)         # (first, last) step traced by jax.profiler into WORKDIR/profile/
   c.model_summary = True             # parameters per module, FLOPs/bytes/memory of the compiled step

@@ -7,13 +7,16 @@ Order of a run (resume logic lives only here):
   3. restore the newest readable checkpoint (state + data position), else initialize from the seed;
   4. loop: jitted `train_step` (state donated), metrics summed on device and fetched only at log
      steps, evaluation every `eval_every_steps` and at the end, checkpoints every
-     `checkpoint_every_steps` and at the end — never of a state that saw a non-finite loss;
+     `checkpoint_every_steps` and at the end — never of a state that saw a non-finite loss. With
+     `steps_per_call` = n > 1, n steps of equal-shaped batches run in one jitted `lax.scan` (the same
+     updates, bit for bit), each call ending at the next log/eval/checkpoint step;
   5. write plots and results.md, release the lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -168,6 +171,9 @@ def validate_config(config: ConfigDict) -> None:
   accum = config.get("grad_accum_steps", 1)
   if accum < 1 or config.batch_size % accum:
     raise UserError(f"config.grad_accum_steps={accum} must be >= 1 and divide config.batch_size={config.batch_size}")
+  steps_per_call = config.get("steps_per_call", 1)
+  if not isinstance(steps_per_call, int) or steps_per_call < 1:
+    raise UserError(f"config.steps_per_call={steps_per_call!r} must be an integer >= 1")
   if not 0.0 <= config.get("ema_decay", 0.0) < 1.0:
     raise UserError(f"config.ema_decay={config.ema_decay} must be in [0, 1)")
   for key in ("dtype", "param_dtype"):
@@ -298,6 +304,12 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
 # The loop.
 
 
+def _same_shapes(batches: list[dict[str, np.ndarray]]) -> bool:
+  """Whether the batches can be stacked (padding to each batch's longest sequence makes them differ)."""
+  first = {k: np.shape(v) for k, v in batches[0].items()}
+  return all({k: np.shape(v) for k, v in b.items()} == first for b in batches[1:])
+
+
 class Trainer:
   """Holds what a run builds once; `run()` trains (or evaluates) and writes the workdir."""
 
@@ -358,6 +370,17 @@ class Trainer:
                               donate_argnums=(0, 2))
     self.eval_step = jax.jit(eval_step, in_shardings=(repl, batch_sharding, repl), out_shardings=repl,
                              donate_argnums=(2,))
+    self.steps_per_call = int(self.config.get("steps_per_call", 1))
+    self.train_steps = None
+    if self.steps_per_call > 1:
+      def train_steps(state, batches, acc):
+        """steps_per_call train steps over batches stacked on a leading axis: [n, B, ...]."""
+        def body(carry, batch):
+          return train_step(carry[0], batch, carry[1]), None
+        (state, acc), _ = jax.lax.scan(body, (state, acc), batches)
+        return state, acc
+      self.train_steps = jax.jit(train_steps, in_shardings=(repl, sharding.stacked_data_sharded(self.mesh), repl),
+                                 out_shardings=(repl, repl), donate_argnums=(0, 2))
     sample = sharding.to_global(self.train_stream[0], self.mesh)
     self._train_metric_shapes = step_metrics_shape(state, sample)
     self.summary = self.model_summary(state, sample) if self.config.get("model_summary", True) else {}
@@ -513,19 +536,41 @@ class Trainer:
     profile_first, profile_last = (tuple(config.get("profile_steps", (-1, -1))) + (-1, -1))[:2]
     profiling = False
     stop = data_position + (0 if es["stopped"] else self.total_steps - step)
-    for batch in iterate(self.train_stream, start=data_position, stop=stop):
+
+    def is_boundary(t: int) -> bool:
+      """Whether something happens after step t (log, eval, checkpoint, profile, the end): a call ends there."""
+      return (t % log_every == 0 or (eval_every and eval_every > 0 and t % eval_every == 0)
+              or checkpointer.should_save(t) or t >= self.total_steps or t + 1 == profile_first or t == profile_last)
+
+    batches = iterate(self.train_stream, start=data_position, stop=stop)
+    while True:
+      # With steps_per_call = n, up to n steps run in one jitted lax.scan, ending early at the next boundary
+      # so that logs, evaluations and checkpoints happen at exactly the steps they would one step at a time.
+      calls = 1
+      while calls < self.steps_per_call and not is_boundary(step + calls):
+        calls += 1
+      chunk = list(itertools.islice(batches, calls))
+      if not chunk:
+        break
       if step + 1 == profile_first and self.workdir.is_writer:
         jax.profiler.start_trace(self.workdir.file("profile"))
         profiling = True
-      state, acc = self.train_step(state, sharding.to_global(batch, self.mesh), acc)
-      step += 1
-      faults.maybe_kill("step", step)
+      if len(chunk) == self.steps_per_call > 1 and _same_shapes(chunk):
+        stacked = {k: np.stack([b[k] for b in chunk]) for k in chunk[0]}
+        state, acc = self.train_steps(state, sharding.to_global(stacked, self.mesh, stacked=True), acc)
+      else:  # one step at a time (also for a call cut short, or batches of different shapes)
+        for batch in chunk:
+          state, acc = self.train_step(state, sharding.to_global(batch, self.mesh), acc)
+      batch = chunk[-1]
+      for _ in chunk:
+        step += 1
+        faults.maybe_kill("step", step)  # a kill inside a call loses that call's steps, as a crash would
       if profiling and (step >= profile_last or step == self.total_steps):
         jax.block_until_ready(state)
         jax.profiler.stop_trace()
         profiling = False
         print(f"profile of steps {profile_first}..{step} written to {self.workdir.file('profile')}", flush=True)
-      data_position += 1
+      data_position += len(chunk)
       is_last = step == self.total_steps
       if step % log_every == 0 or is_last:
         check_finite(acc)

@@ -10,11 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import read_jsonl
 
 from configs import quickstart
 from research import faults
+from research import train as train_lib
 from research.checkpoint import load_state
 from research.config import override
+from research.errors import UserError
 from research.train import Trainer
 
 
@@ -121,3 +124,48 @@ def test_profile_steps_write_a_trace_and_summary_reports_costs(tmp_path, data_di
   assert glob.glob(os.path.join(wd, "profile", "**", "*.xplane.pb"), recursive=True)
   text = (wd / "results.md").read_text()
   assert "flops_per_step" in text and "hidden_0" in text
+
+
+class _CountingTrainer(Trainer):
+  """Counts the multi-step calls (config.steps_per_call > 1) the loop makes."""
+  multi_step_calls = 0
+
+  def compile(self, state):
+    super().compile(state)
+    if self.train_steps is not None:
+      inner = self.train_steps
+
+      def counted(*args):
+        self.multi_step_calls += 1
+        return inner(*args)
+      self.train_steps = counted
+
+
+def test_steps_per_call_trains_exactly_as_one_step_per_call(tmp_path, data_dir, monkeypatch):
+  """Four steps per jitted call (a lax.scan) give the same parameters, bit for bit, and the same logged rows and
+  checkpoints; calls end at log/eval/checkpoint steps, and the 3-step tail (23 steps in all) runs one by one.
+  Batches that cannot be stacked (different shapes) run one step per call, with the same result."""
+  every = dict(log_every_steps=8, eval_every_steps=16, checkpoint_every_steps=16)
+  one = _CountingTrainer(_config(data_dir, **every), str(tmp_path / "one"))
+  four = _CountingTrainer(_config(data_dir, steps_per_call=4, **every), str(tmp_path / "four"))
+  one.run()
+  four.run()
+  monkeypatch.setattr(train_lib, "_same_shapes", lambda batches: False)
+  ragged = _CountingTrainer(_config(data_dir, steps_per_call=4, **every), str(tmp_path / "ragged"))
+  ragged.run()
+  assert one.total_steps == 23 and four.multi_step_calls == 5 and one.multi_step_calls == ragged.multi_step_calls == 0
+  runs = (one, four, ragged)
+  for other in runs[1:]:
+    for a, b in zip(jax.tree.leaves(one.state.params), jax.tree.leaves(other.state.params), strict=True):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  rows = [[{k: v for k, v in r.items() if k != "time"} for r in read_jsonl(os.path.join(t.workdir.path,
+                                                                                           "metrics.jsonl"))]
+          for t in runs]
+  assert rows[0] == rows[1] == rows[2] and [r["step"] for r in rows[0] if r["split"] == "train"] == [8, 16, 23]
+  assert len({tuple(sorted(os.listdir(os.path.join(t.workdir.path, "checkpoints")))) for t in runs}) == 1
+
+
+@pytest.mark.parametrize("value", [0, -2])
+def test_steps_per_call_must_be_a_positive_integer(value, tmp_path, data_dir):
+  with pytest.raises(UserError, match="config.steps_per_call"):
+    Trainer(_config(data_dir, steps_per_call=value), str(tmp_path / "wd"))

@@ -1,6 +1,8 @@
 """Two processes on localhost train the quickstart as one job (CPU collectives over gloo, the default
 in jax 0.10): the same metrics and parameters as one process within 1e-5, only process 0 writes logs
-and reports, each checkpoint is written once, and after a kill -9 both processes restore it."""
+and reports, each checkpoint is written once, and after a kill -9 both processes restore it. The two-process
+runs also take five steps per jitted call (config.steps_per_call, batches stacked and assembled across
+processes), the one-process reference one: the results must not depend on it."""
 
 from __future__ import annotations
 
@@ -78,12 +80,13 @@ def test_two_processes_train_as_one_job_and_restore_after_kill(tmp_path, data_di
   (rc, out, err), = _wait([single])
   assert rc == 0, err[-2000:]
 
-  killed = _wait(_two_processes([*common, f"--workdir={multi_wd}"], {"RESEARCH_FAULT": "step:15"}))
+  multi = [*common, "--config.steps_per_call=5"]
+  killed = _wait(_two_processes([*multi, f"--workdir={multi_wd}"], {"RESEARCH_FAULT": "step:15"}))
   # Process 0 kills itself at step 15; process 1 does too, or fails when its peer vanishes first.
   assert killed[0][0] == -9 and killed[1][0] != 0, [(k[0], k[2][-1500:]) for k in killed]
   assert sorted(os.listdir(multi_wd / "checkpoints")) == ["10"]
 
-  resumed = _wait(_two_processes([*common, f"--workdir={multi_wd}"]))
+  resumed = _wait(_two_processes([*multi, f"--workdir={multi_wd}"]))
   for i, (rc, out, err) in enumerate(resumed):
     assert rc == 0, (i, err[-3000:])
     assert f"resumed from {multi_wd}/checkpoints/10" in out, (i, out[-2000:])  # restored in both processes
