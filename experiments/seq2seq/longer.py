@@ -31,6 +31,7 @@ from experiments.seq2seq import common
 from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, run, table, train, variables_of
 from research.config import override
 from research.errors import UserError
+from research.metric_writers import read_metrics
 from research.seq2seq_task import DecodeSettings
 from research.train import Trainer
 
@@ -40,11 +41,6 @@ MODEL = "lstm"
 def longer_overrides(steps: int, eval_every: int) -> dict[str, Any]:
   """What differs from the shared budget: the step count, and a validation curve (evaluation only)."""
   return {"num_train_steps": steps, "eval_every_steps": eval_every, "dataset.eval_splits": ("validation", "test")}
-
-
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def steps_per_second(records: list[dict[str, Any]]) -> float:
