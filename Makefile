@@ -9,7 +9,7 @@ EXTRAS ?= dev,text,lda,hf
 WORKDIR ?= workdirs/quickstart
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install lint data gpu-bundle clean
+.PHONY: run test install lint data gpu-bundle gpu-aot clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ gpu-bundle: install
 	  --platform any -d .gpu/whl $(GPU_WHEELS)
 	$(PIP) wheel -q --no-deps promise==2.3 -w .gpu/whl  # sdist only
 	cp /usr/share/datasets/fashion-mnist/*.gz .gpu/fm/ 2>/dev/null || echo "no Fashion-MNIST: the rbm step will fail"
+
+# The CUDA compiler plugin matching the installed jaxlib, for compiling GPU programs on a machine without a GPU
+# (experiments/benchmarks/decoding_kernels.py): `PYTHONPATH=.gpu-aot python -m ...`. Kept out of .venv so that
+# jax there never tries to start a GPU backend.
+gpu-aot: install
+	v=$$($(PY) -c 'import jaxlib; print(jaxlib.__version__)') && \
+	  $(PIP) install -q --no-deps --target .gpu-aot "jax-cuda12-plugin==$$v" "jax-cuda12-pjrt==$$v"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

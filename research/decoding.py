@@ -23,6 +23,12 @@ Conventions shared by all three decoders, so their outputs can be compared one t
   tokens probability ~0). When fewer than `beam_size` possible hypotheses exist, the spare slots hold
   score NEG_INF and a sequence of `pad_id`s.
 
+* `unroll` (greedy and beam search): decoding steps per loop iteration; the stop condition is checked
+  between iterations, so up to `unroll - 1` steps may run after every row is complete or past `max_len`.
+  Those steps change nothing in the result (step_fn's outputs are then ignored), so every `unroll` gives
+  the same sequences and scores; step_fn must only tolerate them (a position-indexed cache of length
+  `max_len` sees index `max_len`: JAX clamps such updates and reads). None picks `default_unroll()`.
+
 All functions trace to fixed-shape XLA programs (one `lax.while_loop` / `lax.scan`, no host round
 trips); wrap them in `jax.jit` with `functools.partial` for the keyword arguments, e.g.
 
@@ -33,7 +39,9 @@ trips); wrap them in `jax.jit` with `functools.partial` for the keyword argument
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax.struct
@@ -110,6 +118,52 @@ def _vocab_size(step_fn: StepFn, cache: PyTree, batch_size: int, rows: int) -> i
   return int(log_probs.shape[1])
 
 
+# ----------------------------------------------------------------------------------------------------
+# Backend-dependent choices. All give the same results; which is fastest depends on the platform.
+
+_TUNED_FOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("decoding_tuned_for", default=None)
+
+
+def tuned_platform() -> str:
+  """The platform whose fastest variants the decoders trace: `jax.default_backend()` unless `tuned_for` says."""
+  return _TUNED_FOR.get() or jax.default_backend()
+
+
+@contextlib.contextmanager
+def tuned_for(platform: str) -> Iterator[None]:
+  """Decoders traced inside pick the variants chosen for `platform` ('cpu', 'gpu', 'tpu') whatever is attached.
+
+  For compiling ahead of time for a device that is not here (`experiments/benchmarks/decoding_kernels.py`), and
+  for testing every variant on a CPU.
+  """
+  token = _TUNED_FOR.set(platform)
+  try:
+    yield
+  finally:
+    _TUNED_FOR.reset(token)
+
+
+def default_unroll() -> int:
+  """Decoding steps per `lax.while_loop` iteration when a decoder is not told: 1 on a CPU, 2 elsewhere.
+
+  On a GPU every iteration pays for its stop test (kernels, and a device-to-host copy of the predicate) and, in
+  beam search, for copies of the beam arrays its gathers cannot write in place: with two steps per iteration
+  the first step's results are temporaries and the second writes the carried buffers directly. In the H100
+  program of the decoding benchmark's default size, counted without a GPU by `python -m
+  experiments.benchmarks.decoding_kernels`, beam search launches 24 kernels per step (4 of them copies) with
+  1 and 17 (1 copy) with 2; greedy search 12 and 10. Not yet timed on a GPU. On a CPU neither cost exists and
+  unrolling only doubles the compile time.
+  """
+  return 1 if tuned_platform() == "cpu" else 2
+
+
+def _resolve_unroll(unroll: int | None) -> int:
+  unroll = default_unroll() if unroll is None else unroll
+  if not isinstance(unroll, (int, np.integer)) or unroll < 1:
+    raise ValueError(f"unroll must be a positive int (decoding steps per loop iteration), got {unroll!r}")
+  return int(unroll)
+
+
 def _clean_log_probs(log_probs: jax.Array) -> jax.Array:
   # A model that masks tokens with -inf would otherwise poison the running sums with inf - inf = nan.
   return jnp.maximum(log_probs.astype(jnp.float32), NEG_INF)
@@ -120,7 +174,7 @@ def _clean_log_probs(log_probs: jax.Array) -> jax.Array:
 
 
 def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: int, bos_id: int, eos_id: int,
-                  pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+                  pad_id: int = 0, unroll: int | None = None) -> tuple[jax.Array, jax.Array]:
   """Takes the most likely token at every step until eos or `max_len` tokens.
 
   Args:
@@ -130,12 +184,14 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
     max_len: T, the most tokens generated per row (eos included).
     bos_id, eos_id: start and end tokens.
     pad_id: written after eos (default 0).
+    unroll: decoding steps per loop iteration (see the module docstring); None: `default_unroll()`.
 
   Returns:
     sequences: int32[B, T], bos excluded, eos included, pad after it.
     scores: float32[B], summed log-probability of the generated tokens (eos included).
   """
   _vocab_size(step_fn, cache, batch_size, batch_size)  # checks shapes before tracing the loop
+  unroll = _resolve_unroll(unroll)
 
   def cond(carry):
     t, _, _, _, done, _ = carry
@@ -150,15 +206,25 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
     token_lp, token = jax.lax.top_k(log_probs, 1)
     token_lp, token = token_lp[:, 0], token[:, 0].astype(jnp.int32)
     token = jnp.where(done, pad_id, token)
-    scores = scores + jnp.where(done, 0.0, token_lp)
+    scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)  # steps past max_len only unroll
     seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
     return t + 1, token, seqs, scores, done | (token == eos_id), cache
 
+  # unroll - 1 spare columns take the tokens of steps run past max_len; they are cut off at the end.
   init = (jnp.int32(0), jnp.full((batch_size,), bos_id, jnp.int32),
-          jnp.full((batch_size, max_len), pad_id, jnp.int32), jnp.zeros((batch_size,), jnp.float32),
+          jnp.full((batch_size, max_len + unroll - 1), pad_id, jnp.int32), jnp.zeros((batch_size,), jnp.float32),
           jnp.zeros((batch_size,), bool), cache)
-  _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, body, init)
-  return seqs, scores
+  _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, _repeat(body, unroll), init)
+  return seqs[:, :max_len], scores
+
+
+def _repeat(body: Callable[[Any], Any], times: int) -> Callable[[Any], Any]:
+  """body applied `times` times: one loop iteration that runs several decoding steps."""
+  def repeated(carry):
+    for _ in range(times):
+      carry = body(carry)
+    return carry
+  return repeated
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -167,15 +233,16 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
 
 @flax.struct.dataclass
 class BeamState:
-  """The beam-search loop carry. B batch items, K beams, T = max_len.
+  """The beam-search loop carry. B batch items, K beams, T = max_len + unroll - 1 (spare positions for the
+  steps an unrolled iteration runs past max_len).
 
   Attributes:
     cur_index: int32[], number of tokens generated so far (the position written next).
     live_logprobs: float32[B, K], summed log-probs of the live (unfinished) beams; ≤ NEG_INF/2 if empty.
-    finished_scores: float32[B, K], length-penalised scores of the best finished hypotheses, best first.
+    finished_scores: float32[B, K], length-penalised scores of the best finished hypotheses, best first;
+      -inf in an empty slot.
     live_seqs: int32[B, K, T], live prefixes, `pad_id` beyond cur_index.
     finished_seqs: int32[B, K, T], finished hypotheses (pad after eos).
-    finished_flags: bool[B, K], whether a finished slot holds a hypothesis.
     cache: step_fn's cache, leaves [B * K, ...], row b * K + k belongs to live beam k of item b.
   """
   cur_index: jax.Array
@@ -183,7 +250,6 @@ class BeamState:
   finished_scores: jax.Array
   live_seqs: jax.Array
   finished_seqs: jax.Array
-  finished_flags: jax.Array
   cache: PyTree
 
 
@@ -195,7 +261,7 @@ def _top_candidates(live_logprobs: jax.Array, log_probs: jax.Array, num: int) ->
   `python -m experiments.benchmarks.beam_topk`: on an H100 the two-stage selection took beam search at V=8000
   from 3.62 to 2.84 ms (V=1000: 2.26 → 2.15); on a 2-core CPU it was 8–9% slower (V=1000: 47.9 vs 44.2 ms).
   """
-  if log_probs.shape[-1] <= num or jax.default_backend() == "cpu":
+  if log_probs.shape[-1] <= num or tuned_platform() == "cpu":
     return top_candidates_one_stage(live_logprobs, log_probs, num)
   return top_candidates_two_stage(live_logprobs, log_probs, num)
 
@@ -232,7 +298,7 @@ def _small_top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
   experiments/benchmarks/results/h100_2026-11-26b/). On the CPU `jax.lax.top_k`: rank was slower there (V=1000
   58.4 vs 43.4 ms with one-stage candidates).
   """
-  if jax.default_backend() == "cpu":
+  if tuned_platform() == "cpu":
     return jax.lax.top_k(x, k)
   return top_k_by_rank(x, k)
 
@@ -262,7 +328,8 @@ def top_candidates_two_stage(live_logprobs: jax.Array, log_probs: jax.Array, num
 
 
 def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int, bos_id: int,
-                eos_id: int, length_penalty: float = 0.0, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+                eos_id: int, length_penalty: float = 0.0, pad_id: int = 0, unroll: int | None = None
+                ) -> tuple[jax.Array, jax.Array]:
   """Beam search in one `lax.while_loop` with fixed shapes.
 
   Each step expands the K live beams by all V tokens and ranks the K·V candidates by summed log-prob.
@@ -290,6 +357,7 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     bos_id, eos_id: start and end tokens.
     length_penalty: alpha in ((5 + length) / 6) ** alpha; 0 ranks by summed log-prob.
     pad_id: written after eos and in empty slots (default 0).
+    unroll: decoding steps per loop iteration (see the module docstring); None: `default_unroll()`.
 
   Returns:
     sequences: int32[B, K, T], best first; bos excluded, eos included, pad after eos.
@@ -298,6 +366,9 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
   vocab_size = _vocab_size(step_fn, cache, batch_size, batch_size * beam_size)
   if vocab_size < 2:
     raise ValueError(f"beam_search needs a vocabulary of at least 2 tokens, got V={vocab_size}")
+  unroll = _resolve_unroll(unroll)
+  # unroll - 1 spare positions take the tokens of steps run past max_len; they are cut off at the end.
+  buffer_len = max_len + unroll - 1
   num_candidates = 2 * beam_size  # ≤ K·V since V ≥ 2
 
   def best_final_penalty(cur_index):
@@ -308,8 +379,8 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     live_valid = state.live_logprobs > NEG_INF / 2
     best_live = jnp.max(jnp.where(live_valid, state.live_logprobs / best_final_penalty(state.cur_index), NEG_INF),
                         axis=1)
-    worst_finished = jnp.min(jnp.where(state.finished_flags, state.finished_scores, NEG_INF), axis=1)
-    can_improve = ~jnp.all(state.finished_flags, axis=1) | (best_live > worst_finished)
+    worst_finished = jnp.min(state.finished_scores, axis=1)  # -inf while a slot is empty
+    can_improve = best_live > worst_finished
     item_done = ~jnp.any(live_valid, axis=1) | ~can_improve
     return (state.cur_index < max_len) & ~jnp.all(item_done)
 
@@ -328,15 +399,17 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     is_eos = token == eos_id
     complete = is_eos | (t == max_len - 1)
     kept = jnp.arange(num_candidates)[None, :] < beam_size  # the notes' "keep the best k"
-    newly_finished = complete & kept & valid
-    new_scores = jnp.where(newly_finished, top_logprobs / length_penalty_factor(t + 1, length_penalty), NEG_INF)
+    # A step past max_len (run only to fill an unrolled iteration) finishes nothing. Masks, not slices of the
+    # candidates: a slice of top_k's output stops XLA's CPU compiler from using its top-k kernel (a full sort of
+    # the K·V candidates instead, 16x slower beam search).
+    newly_finished = complete & kept & valid & (t < max_len)
+    new_scores = jnp.where(newly_finished, top_logprobs / length_penalty_factor(t + 1, length_penalty), -jnp.inf)
 
-    # Finished set: best K of (old finished, newly finished). Rank empty slots below every real score.
-    all_scores = jnp.concatenate([state.finished_scores, new_scores], axis=1)
-    all_flags = jnp.concatenate([state.finished_flags, newly_finished], axis=1)
+    # Finished set: best K of (old finished, newly finished); empty slots score -inf, below every real score.
+    all_scores = jnp.concatenate([state.finished_scores, new_scores], axis=1)  # [B, 3K]
     all_seqs = jnp.concatenate([state.finished_seqs, top_seqs], axis=1)
-    _, fin_index = _small_top_k(jnp.where(all_flags, all_scores, -jnp.inf), beam_size)
-    finished_scores, finished_flags, finished_seqs = gather_beams((all_scores, all_flags, all_seqs), fin_index)
+    finished_scores, fin_index = _small_top_k(all_scores, beam_size)
+    finished_seqs = gather_beams(all_seqs, fin_index)
 
     # Live set: best K candidates that did not end in eos (eos-ended ones are never extended).
     live_key = jnp.where(is_eos, NEG_INF, top_logprobs)
@@ -346,21 +419,21 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     cache = _gather_flat_beams(new_cache, live_parent, batch_size, beam_size)
 
     return BeamState(cur_index=t + 1, live_logprobs=live_logprobs, finished_scores=finished_scores,
-                     live_seqs=live_seqs, finished_seqs=finished_seqs, finished_flags=finished_flags, cache=cache)
+                     live_seqs=live_seqs, finished_seqs=finished_seqs, cache=cache)
 
   # Only beam 0 is live at the start: the K copies of the bos state would otherwise yield K duplicates.
   init_live = jnp.where(jnp.arange(beam_size) == 0, 0.0, NEG_INF).astype(jnp.float32)
   init = BeamState(
       cur_index=jnp.int32(0),
       live_logprobs=jnp.broadcast_to(init_live, (batch_size, beam_size)),
-      finished_scores=jnp.full((batch_size, beam_size), NEG_INF, jnp.float32),
-      live_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
-      finished_seqs=jnp.full((batch_size, beam_size, max_len), pad_id, jnp.int32),
-      finished_flags=jnp.zeros((batch_size, beam_size), bool),
+      finished_scores=jnp.full((batch_size, beam_size), -jnp.inf, jnp.float32),
+      live_seqs=jnp.full((batch_size, beam_size, buffer_len), pad_id, jnp.int32),
+      finished_seqs=jnp.full((batch_size, beam_size, buffer_len), pad_id, jnp.int32),
       cache=expand_to_beams(cache, beam_size))
-  final = jax.lax.while_loop(cond, body, init)
-  sequences = jnp.where(final.finished_flags[:, :, None], final.finished_seqs, pad_id)
-  scores = jnp.where(final.finished_flags, final.finished_scores, NEG_INF)
+  final = jax.lax.while_loop(cond, _repeat(body, unroll), init)
+  finished = final.finished_scores > -jnp.inf
+  sequences = jnp.where(finished[:, :, None], final.finished_seqs[:, :, :max_len], pad_id)
+  scores = jnp.where(finished, final.finished_scores, NEG_INF)
   return sequences, scores
 
 

@@ -193,6 +193,46 @@ def test_gather_beams_on_a_pytree():
   np.testing.assert_array_equal(decoding.unflatten_beam_dim(flat, 2, 3), tree["b"][0])
 
 
+@pytest.mark.parametrize("platform", ["cpu", "gpu"])
+def test_unroll_changes_nothing(platform):
+  """Greedy and beam search give the same sequences and scores with 1, 2 or 3 steps per loop iteration, with
+  each platform's selection variants: steps run past max_len (odd max_len) or after every row is complete
+  (early stops) change nothing."""
+  cases = [("markov", 3, 5, 3, 5, 0.0), ("markov", 2, 30, 4, 8, 0.6), ("history", 2, 4, 3, 7, -0.4),
+           ("history", 3, 3, 2, 4, 0.0), ("markov", 1, 3, 1, 1, 0.0)]
+  for seed, (model, batch, vocab, beam, max_len, alpha) in enumerate(cases):
+    if model == "markov":
+      step, cache = markov_step, markov_cache(seed, batch, vocab, temperature=3.0)  # peaked: early eos and stops
+    else:
+      step, cache = history_step, history_cache(seed, batch, vocab, max_len)
+    kw = dict(max_len=max_len, bos_id=vocab, eos_id=seed % vocab, pad_id=vocab + 1)
+    results = []
+    with decoding.tuned_for(platform):
+      for unroll in (1, 2, 3):  # a fresh jit each: the variants are picked while tracing
+        greedy = jax.jit(functools.partial(greedy_search, step, batch_size=batch, unroll=unroll, **kw))(cache)
+        beams = jax.jit(functools.partial(beam_search, step, batch_size=batch, beam_size=beam, unroll=unroll,
+                                          length_penalty=alpha, **kw))(cache)
+        results.append(jax.tree_util.tree_map(np.asarray, (greedy, beams)))
+    for other in results[1:]:
+      for want, got in zip(jax.tree_util.tree_leaves(results[0]), jax.tree_util.tree_leaves(other), strict=True):
+        assert want.shape == got.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_unroll_default_and_bad_values():
+  with decoding.tuned_for("cpu"):
+    assert decoding.default_unroll() == 1
+  with decoding.tuned_for("gpu"):
+    assert decoding.default_unroll() == 2
+  assert decoding.tuned_platform() == jax.default_backend()
+  cache = markov_cache(0, 2, 4)
+  for bad in (0, -1, 1.5):
+    with pytest.raises(ValueError, match="unroll must be a positive int"):
+      greedy_search(markov_step, cache, batch_size=2, max_len=3, bos_id=4, eos_id=0, unroll=bad)
+    with pytest.raises(ValueError, match="unroll must be a positive int"):
+      beam_search(markov_step, cache, batch_size=2, beam_size=2, max_len=3, bos_id=4, eos_id=0, unroll=bad)
+
+
 def test_beam_search_is_one_while_loop():
   cache = markov_cache(0, 2, 4)
   fn = functools.partial(beam_search, markov_step, batch_size=2, beam_size=3, max_len=5, bos_id=4, eos_id=0)

@@ -11,6 +11,8 @@ on a shared machine other processes only ever add time (medians are reported too
     python -m experiments.benchmarks.decoding --quick  # smaller, for a fast check
     python -m experiments.benchmarks.decoding --sweep  # also the sizes in SWEEP_SIZES, one JSON line each
     python -m experiments.benchmarks.decoding --dump_hlo DIR   # also the compiled beam and greedy programs
+    python -m experiments.benchmarks.decoding --unroll 2       # steps per loop iteration for both decoders
+                                                                # (default: research.decoding.default_unroll())
 
 On a CPU the step's own arithmetic is paid by both decoders alike, so the ratio is bounded by
 (step + host bookkeeping) / step and shrinks as the model grows; --sweep measures that dependence.
@@ -35,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research.decoding import NEG_INF, beam_search, greedy_search
+from research.decoding import NEG_INF, beam_search, default_unroll, greedy_search
 
 
 class LSTMDecoderStep(nn.Module):
@@ -118,8 +120,11 @@ def time_interleaved(fns: dict, reps: int) -> dict[str, list[float]]:
   return times
 
 
-def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: int, dump_hlo: str = "") -> dict:
+def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: int, dump_hlo: str = "",
+            unroll: int | None = None) -> dict:
   """Times the three decoders on one random LSTM decoder of the given size; returns the result dict.
+
+  unroll: steps per loop iteration of the two jitted decoders (None: research.decoding's default).
 
   dump_hlo: a folder to write the compiled (backend-optimised) HLO of the beam and greedy programs to, as
   beam.hlo.txt and greedy.hlo.txt: each fusion or custom call in the while body is a kernel per step on a GPU.
@@ -137,15 +142,16 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
 
   jit_step = jax.jit(step)
   kw = dict(batch_size=batch, beam_size=beam, max_len=max_len, bos_id=bos, eos_id=eos)
+  unroll = default_unroll() if unroll is None else unroll
 
   @jax.jit
   def beam_jit(params, cache):
-    return beam_search(functools.partial(step, params), cache, **kw)
+    return beam_search(functools.partial(step, params), cache, unroll=unroll, **kw)
 
   @jax.jit
   def greedy_jit(params, cache):
     return greedy_search(functools.partial(step, params), cache, batch_size=batch * beam, max_len=max_len,
-                         bos_id=bos, eos_id=eos)
+                         bos_id=bos, eos_id=eos, unroll=unroll)
 
   cache_bk = jax.tree_util.tree_map(lambda x: jnp.repeat(x, beam, axis=0), cache)
   if dump_hlo:
@@ -165,7 +171,8 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
   seqs_jit, scores_jit = map(np.asarray, beam_jit(params, cache))
   seqs_py, scores_py = python_loop_beam_search(jit_step, params, cache, **kw)
   return {
-      "config": {"vocab": vocab, "hidden": hidden, "batch": batch, "beam": beam, "max_len": max_len, "reps": reps},
+      "config": {"vocab": vocab, "hidden": hidden, "batch": batch, "beam": beam, "max_len": max_len, "reps": reps,
+                 "unroll": unroll},
       "beam_while_time_s": round(t_while, 5),
       "beam_python_time_s": round(t_python, 5),
       "beam_while_sentences_per_s": round(batch / t_while, 2),
@@ -195,6 +202,8 @@ def main() -> None:
                            "depends on the step's compute")
   parser.add_argument("--dump_hlo", default="", help="folder for the compiled HLO of the default-size beam and "
                       "greedy programs (beam.hlo.txt, greedy.hlo.txt)")
+  parser.add_argument("--unroll", type=int, default=None,
+                      help="decoding steps per loop iteration, both decoders (default: research.decoding.default_unroll())")
   args = parser.parse_args()
   if args.quick:
     vocab, hidden, batch, beam, max_len, reps = 200, 64, 8, 4, 16, 5
@@ -203,10 +212,10 @@ def main() -> None:
   sweep = []
   if args.sweep:
     for v, h, b in SWEEP_SIZES:
-      sweep.append(measure(v, h, b, beam, max_len, max(3, reps // 3)))
+      sweep.append(measure(v, h, b, beam, max_len, max(3, reps // 3), unroll=args.unroll))
       print(json.dumps(sweep[-1]), flush=True)
   result = {"device": str(jax.devices()[0].device_kind), "load_average_1min_before": round(os.getloadavg()[0], 2)}
-  result.update(measure(vocab, hidden, batch, beam, max_len, reps, dump_hlo=args.dump_hlo))
+  result.update(measure(vocab, hidden, batch, beam, max_len, reps, dump_hlo=args.dump_hlo, unroll=args.unroll))
   result.update({"timing": "min over reps (interleaved); median in *_median_s", "while_over_python_goal": ">= 10",
                  "beam_over_greedy_goal": "<= 1.3", "load_average_1min_after": round(os.getloadavg()[0], 2)})
   if sweep:

@@ -68,12 +68,15 @@ parallel_tests() {
   done
   pack
 }
-parallel_tests 150 "test_transformer:tests/test_transformer.py" "test_decoding:tests/test_decoding.py" \
+parallel_tests 150 "test_transformer:tests/test_transformer.py" \
+  "test_decoding:tests/test_decoding.py tests/test_decoding_kernels.py" \
   "test_luong_rbm:tests/test_luong.py tests/test_rbm.py"
 # EXTRA: a one-off command for this call (e.g. an A/B script carried in .gpu/), run before the benchmarks.
 if [ -n "${EXTRA:-}" ]; then step extra 60 bash -c "$EXTRA"; fi
 step beam_topk 120 python3 -m experiments.benchmarks.beam_topk
 step decoding 60 python3 -m experiments.benchmarks.decoding --dump_hlo "$LOGS/decoding_hlo"
+# The default off the CPU is 2 steps per loop iteration (research.decoding.default_unroll); 1 is the comparison.
+step decoding_unroll1 60 python3 -m experiments.benchmarks.decoding --unroll 1
 step transformer_bf16_cudnn 300 python3 -m experiments.benchmarks.transformer --dtype bfloat16 \
   --attention_impl cudnn --out "$LOGS/transformer_bf16_cudnn.json"
 echo "total $(elapsed)s"

@@ -1,0 +1,190 @@
+"""Kernels per decoding step in the GPU programs of beam and greedy search, counted on a machine without a GPU.
+
+    make gpu-aot    # once: the CUDA compiler plugin matching the installed jaxlib, into .gpu-aot/ (~180 MB)
+    PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels           # the decoding benchmark's size
+    PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --quick   # V=200, hidden 64, B=8
+
+On a GPU, small decoding steps are bound by kernel launches, not arithmetic: `python -m
+experiments.benchmarks.decoding` on an H100 measured beam search (B=32, K=4) at 2.01 ms against 1.54 ms for
+greedy search on the same B·K rows, ~63 vs ~48 µs per step, and the beam's extra 15 µs per step is its
+bookkeeping kernels. This benchmark compiles the same two programs for an H100 ahead of time (XLA's deviceless
+compile, with the device facts in H100 below) and counts, in the optimised HLO, the instructions of the
+`while` loop's body and condition that launch a kernel (fusions, custom calls, copies, ...; not parameters,
+tuples, bitcasts or constants). Per step = (body + condition) / steps per iteration (`unroll`).
+
+What it cannot tell: time. Kernels differ in cost (the step's matrix products and the vocabulary top_k
+dominate), XLA skips autotuning without a device, and the deviceless compile lowers `top_k` over the
+vocabulary to a sort where a real GPU may use its top-k kernel (for greedy and beam alike). Time the
+programs with `python -m experiments.benchmarks.decoding` on a GPU (experiments/benchmarks/gpu_check.sh).
+
+Last stdout line: one JSON object; per unroll the kernels per step of beam and greedy, their ratio, and the
+buffer copies per step in beam search (loop-carried arrays its gathers cannot write in place).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import json
+import re
+import sys
+
+import jax
+import jax.numpy as jnp
+
+from experiments.benchmarks.decoding import LSTMDecoderStep
+from research import decoding
+
+# An H100 SXM (80 GB) as XLA's GPU compiler sees it: stream_executor.GpuTargetConfigProto, from NVIDIA's published
+# figures (132 SMs, 228 KiB shared memory per SM of which 227 KiB per block opt-in, 50 MiB L2, 3.35 TB/s,
+# 1.98 GHz boost) and the CUDA 12.8 / cuDNN 9.7 runtime of the machines this project has been lent.
+H100 = {
+    "gpu_device_info": {
+        "threads_per_block_limit": 1024, "threads_per_warp": 32, "shared_memory_per_block": 49152,
+        "shared_memory_per_core": 233472, "threads_per_core_limit": 2048, "core_count": 132,
+        "fpus_per_core": 128, "block_dim_limit_x": 2147483647, "block_dim_limit_y": 65535,
+        "block_dim_limit_z": 65535, "memory_bandwidth": 3352320000000, "l2_cache_size": 52428800,
+        "clock_rate_ghz": 1.98, "device_memory_size": 84929347584, "shared_memory_per_block_optin": 232448,
+        "cuda_compute_capability": {"major": 9, "minor": 0}, "registers_per_core_limit": 65536,
+        "registers_per_block_limit": 65536,
+    },
+    "runtime_version": {"major": 12, "minor": 8, "patch": 0},
+    "platform_name": "CUDA",
+    "dnn_version_info": {"major": 9, "minor": 7},
+    "device_description_str": "NVIDIA H100 80GB HBM3",
+}
+
+# HLO instructions that launch nothing: they name, bundle or reinterpret buffers.
+NO_KERNEL = frozenset({"parameter", "get-tuple-element", "tuple", "bitcast", "constant"})
+
+
+def text_proto(message: dict, indent: str = "") -> str:
+  """A nested dict as protobuf text format (the form XLA reads a target config in)."""
+  lines = []
+  for key, value in message.items():
+    if isinstance(value, dict):
+      lines += [f"{indent}{key} {{", text_proto(value, indent + "  "), f"{indent}}}"]
+    else:
+      lines.append(f"{indent}{key}: {json.dumps(value)}")
+  return "\n".join(lines)
+
+
+def h100_device() -> jax.Device:
+  """A compile-only H100 (no GPU needed, but the CUDA PJRT plugin must be importable). Exits with one line if not."""
+  from jax.experimental import topologies
+  try:
+    topology = topologies.get_topology_desc("h100", "cuda", target_config=text_proto(H100), topology="1x1x1")
+  except Exception as e:  # the plugin is missing or does not match jaxlib: say how to get it
+    sys.exit(f"error: no CUDA compiler plugin for jaxlib {jax.__version__} ({type(e).__name__}: "
+             f"{str(e).splitlines()[0][:160]}); run `make gpu-aot` and put .gpu-aot on PYTHONPATH")
+  return topology.devices[0]
+
+
+def _computations(hlo: str) -> dict[str, list[str]]:
+  """Computation name -> its instruction lines, from an HLO module's text."""
+  comps: dict[str, list[str]] = {}
+  current = None
+  for line in hlo.splitlines():
+    header = re.match(r"^(?:ENTRY )?%?([\w.\-]+) \(.*\{\s*$", line)
+    if header:
+      current = comps.setdefault(header.group(1), [])
+    elif line.startswith("}"):
+      current = None
+    elif current is not None and " = " in line:
+      current.append(line.strip())
+  return comps
+
+
+def _kind(instruction: str) -> str | None:
+  """What kernel an HLO instruction launches ('fusion:kLoop', 'copy', 'custom-call:...'), or None."""
+  m = re.match(r"(?:ROOT )?%?[\w.\-]+ = .+? ([\w\-]+)\(", instruction)
+  if m is None or m.group(1) in NO_KERNEL:
+    return None
+  op = m.group(1)
+  if op == "fusion":
+    kind = re.search(r"kind=(\w+)", instruction)
+    return f"fusion:{kind.group(1) if kind else '?'}"
+  if op == "custom-call":
+    target = re.search(r'custom_call_target="([^"]+)"', instruction)
+    return f"custom-call:{target.group(1) if target else '?'}"
+  return op
+
+
+def while_loop_kernels(hlo: str) -> dict[str, collections.Counter]:
+  """Kernels in the body and in the condition of every while loop of a compiled HLO module, by kind.
+
+  Returns {'body': Counter, 'condition': Counter} summed over the module's while loops (the decoders have one).
+  """
+  comps = _computations(hlo)
+  out = {"body": collections.Counter(), "condition": collections.Counter()}
+  for part, attr in (("body", "body"), ("condition", "condition")):
+    for name in set(re.findall(rf"\b{attr}=%?([\w.\-]+)", hlo)):
+      out[part].update(k for k in map(_kind, comps.get(name, [])) if k is not None)
+  return out
+
+
+def count(vocab: int, hidden: int, batch: int, beam: int, max_len: int, unroll: int, device: jax.Device) -> dict:
+  """Kernels per step of beam search (B=batch, K=beam) and greedy search (B·K rows) compiled for `device`."""
+  sharding = jax.sharding.SingleDeviceSharding(device)
+  model = LSTMDecoderStep(vocab, hidden)
+  carry = (jnp.zeros((batch, hidden)), jnp.zeros((batch, hidden)))
+  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((batch,), jnp.int32), carry))
+
+  def spec(shape_dtype):
+    return jax.ShapeDtypeStruct(shape_dtype.shape, shape_dtype.dtype, sharding=sharding)
+
+  def state(rows):
+    return (jax.ShapeDtypeStruct((rows, hidden), jnp.float32),) * 2
+
+  def step(p, tokens, cache):
+    return model.apply(p, tokens, cache)
+
+  kw = dict(max_len=max_len, bos_id=1, eos_id=2, unroll=unroll)
+  programs = {
+      "beam": (lambda p, c: decoding.beam_search(functools.partial(step, p), c, batch_size=batch, beam_size=beam,
+                                                 **kw), state(batch)),
+      "greedy": (lambda p, c: decoding.greedy_search(functools.partial(step, p), c, batch_size=batch * beam, **kw),
+                 state(batch * beam)),
+  }
+  result = {}
+  with decoding.tuned_for("gpu"):  # the variants research.decoding picks on a GPU
+    for name, (fn, cache) in programs.items():
+      args = jax.tree_util.tree_map(spec, (params, cache))
+      hlo = jax.jit(fn).lower(*args).compile().as_text()
+      kernels = while_loop_kernels(hlo)
+      total = kernels["body"] + kernels["condition"]
+      result[name] = {"kernels_per_step": round(sum(total.values()) / unroll, 2),
+                      "copies_per_step": round(total["copy"] / unroll, 2),
+                      "body": sum(kernels["body"].values()), "condition": sum(kernels["condition"].values()),
+                      "by_kind": dict(sorted(total.items()))}
+  return result
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--quick", action="store_true", help="V=200, hidden 64, B=8, max_len 16")
+  parser.add_argument("--unroll", type=int, nargs="+", default=[1, 2, 3, 4], help="steps per loop iteration")
+  args = parser.parse_args()
+  # Compile only: the CPU is the host platform; a missing GPU must not stop the plugin from loading.
+  jax.config.update("jax_platforms", "cpu")
+  vocab, hidden, batch, beam, max_len = (200, 64, 8, 4, 16) if args.quick else (1000, 256, 32, 4, 32)
+  device = h100_device()
+  summary: dict = {"benchmark": "decoding_kernels", "target": H100["device_description_str"],
+                   "jaxlib": jax.__version__, "default_unroll_gpu": None,
+                   "config": {"vocab": vocab, "hidden": hidden, "batch": batch, "beam": beam, "max_len": max_len}}
+  with decoding.tuned_for("gpu"):
+    summary["default_unroll_gpu"] = decoding.default_unroll()
+  for unroll in args.unroll:
+    r = count(vocab, hidden, batch, beam, max_len, unroll, device)
+    print(json.dumps({"unroll": unroll, **r}), flush=True)
+    summary[f"unroll_{unroll}"] = {
+        "beam_kernels_per_step": r["beam"]["kernels_per_step"],
+        "greedy_kernels_per_step": r["greedy"]["kernels_per_step"],
+        "beam_over_greedy_kernels": round(r["beam"]["kernels_per_step"] / r["greedy"]["kernels_per_step"], 3),
+        "beam_copies_per_step": r["beam"]["copies_per_step"]}
+  print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+  main()
