@@ -25,6 +25,7 @@ from ml_collections import ConfigDict
 from configs import attention as attention_config
 from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
 from research.config import override
+from research.metric_writers import read_metrics
 from research.seq2seq_task import Decoder, DecodeSettings
 from research.train import Trainer
 
@@ -73,11 +74,6 @@ def variables_of(trainer: Trainer) -> dict[str, Any]:
   state = trainer.state
   params = state.ema_params if state.ema_params is not None else state.params
   return {"params": params, **state.model_state}
-
-
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def loss_curve(workdir: str) -> tuple[list[int], list[float]]:

@@ -27,6 +27,7 @@ from research import (
 )
 from research.data import text
 from research.errors import UserError
+from research.metric_writers import read_metrics
 from research.models import bert, elmo, lstm_lm  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,11 +41,6 @@ def load_config(file: str, arg: str):
   return module.get_config(arg)
 
 
-def history(workdir: str) -> list[dict]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f]
-
-
 def run(name: str, file: str, arg: str, a) -> dict | None:
   """Trains (or resumes) configs/<file>:<arg> in a.workroot/<name> and writes a.results/<name>.json."""
   out = os.path.join(a.results, f"{name}.json")
@@ -55,8 +51,7 @@ def run(name: str, file: str, arg: str, a) -> dict | None:
   workdir = os.path.join(a.workroot, name)
   # A workdir trained earlier (e.g. by the same config run by hand) is resumed, not retrained: the trainer
   # restores its last checkpoint and evaluates. Its training time is the last logged time of that process.
-  prior_s = max((r.get("time", 0.0) for r in history(workdir)), default=0.0) if os.path.exists(
-      os.path.join(workdir, "metrics.jsonl")) else 0.0
+  prior_s = max((r.get("time", 0.0) for r in read_metrics(workdir)), default=0.0)
   t0 = time.time()
   print(f"=== {name}: {file}:{arg}", flush=True)
   try:
@@ -64,7 +59,7 @@ def run(name: str, file: str, arg: str, a) -> dict | None:
   except UserError as e:  # e.g. another run_all process holds this workdir's lock: leave the run to it
     print(f"--- {name} skipped: {e}", flush=True)
     return None
-  rows = history(workdir)
+  rows = read_metrics(workdir)
   train = [r for r in rows if r["split"] == "train"]
   record = {"name": name, "config": f"configs/{file}:{arg}", "final": final, "last_train": train[-1] if train else {},
             "history": rows, "wall_s": round(time.time() - t0 + prior_s, 1), "device": jax.devices()[0].platform,
