@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import jax
+import pytest
 
 from experiments.benchmarks import decoding_kernels as dk
 from research import decoding
@@ -32,6 +33,18 @@ def test_while_loop_kernels_counts_body_and_condition():
   assert 0 < counts[0] < counts[1]
   assert not dk.while_loop_kernels("HloModule m\nENTRY %main () -> f32[] {\n  ROOT %c = f32[] constant(0)\n}\n")[
       "body"]
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer", "luong"])
+def test_count_builds_every_model(model):
+  """`count` on this machine's CPU (the H100 needs the plugin): each model's beam and greedy programs compile, and
+  beam search's loop does more per step than greedy search's."""
+  if model == "lstm":
+    program = dk.lstm_decoder(50, 16, 2)
+  else:
+    program = dk.seq2seq_decoder(model, 50, 6, sizes="quick")
+  result = dk.count(program, batch=2, beam=3, max_len=6, unroll=2, device=jax.devices("cpu")[0])
+  assert result["beam"]["kernels_per_step"] > result["greedy"]["kernels_per_step"] > 0, result
 
 
 def test_text_proto():

@@ -3,6 +3,8 @@
     make gpu-aot    # once: the CUDA compiler plugin matching the installed jaxlib, into .gpu-aot/ (~180 MB)
     PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels           # the decoding benchmark's size
     PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --quick   # V=200, hidden 64, B=8
+    PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --model transformer   # or luong: the
+        # 'small' models of experiments/benchmarks/transformer.py (V=8000, B=64, max_len 32)
 
 On a GPU, small decoding steps are bound by kernel launches, not arithmetic: `python -m
 experiments.benchmarks.decoding` on an H100 measured beam search (B=32, K=4) at 2.01 ms against 1.54 ms for
@@ -11,6 +13,10 @@ bookkeeping kernels. This benchmark compiles the same two programs for an H100 a
 compile, with the device facts in H100 below) and counts, in the optimised HLO, the instructions of the
 `while` loop's body and condition that launch a kernel (fusions, custom calls, copies, ...; not parameters,
 tuples, bitcasts or constants). Per step = (body + condition) / steps per iteration (`unroll`).
+
+With jaxlib 0.10.2 the deviceless compile of the Luong model fails inside XLA's Triton GEMM emitter ('scf.if'
+... successor operand type); `XLA_FLAGS=--xla_gpu_enable_triton_gemm=false` compiles it with cuBLAS GEMMs instead.
+A model that fails to compile is reported as such in the JSON.
 
 What it cannot tell: time. Kernels differ in cost (the step's matrix products and the vocabulary top_k
 dominate), XLA skips autotuning without a device, and the deviceless compile lowers `top_k` over the
@@ -29,6 +35,8 @@ import functools
 import json
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,34 +132,57 @@ def while_loop_kernels(hlo: str) -> dict[str, collections.Counter]:
   return out
 
 
-def count(vocab: int, hidden: int, batch: int, beam: int, max_len: int, unroll: int, device: jax.Device) -> dict:
-  """Kernels per step of beam search (B=batch, K=beam) and greedy search (B·K rows) compiled for `device`."""
-  sharding = jax.sharding.SingleDeviceSharding(device)
+def lstm_decoder(vocab: int, hidden: int, rows: int) -> Callable[..., Any]:
+  """The decoding benchmark's LSTM step (the cache stands in for an encoder's state), as a `count` program."""
   model = LSTMDecoderStep(vocab, hidden)
-  carry = (jnp.zeros((batch, hidden)), jnp.zeros((batch, hidden)))
-  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((batch,), jnp.int32), carry))
+  carry = (jnp.zeros((rows, hidden)), jnp.zeros((rows, hidden)))
+  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((rows,), jnp.int32), carry))
 
-  def spec(shape_dtype):
-    return jax.ShapeDtypeStruct(shape_dtype.shape, shape_dtype.dtype, sharding=sharding)
+  def program(search: Callable[..., Any], n: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    def run(p, cache):
+      return search(lambda tokens, c: model.apply(p, tokens, c), cache)
+    return run, (params, (jax.ShapeDtypeStruct((n, hidden), jnp.float32),) * 2)
+  return program
 
-  def state(rows):
-    return (jax.ShapeDtypeStruct((rows, hidden), jnp.float32),) * 2
 
-  def step(p, tokens, cache):
-    return model.apply(p, tokens, cache)
+def seq2seq_decoder(name: str, vocab: int, length: int, sizes: str = "full") -> Callable[..., Any]:
+  """experiments/benchmarks/transformer.py's 'small' Transformer or Luong model (of its `sizes` set: full | quick)
+  as a `count` program: the encoder runs once on the source, then the search."""
+  from experiments.benchmarks.transformer import SIZES, build
+  from research.models.transformer import init_decode_cache, make_step_fn
+  model = build(name, SIZES[sizes][name]["small"], vocab, "float32", "reference")
+  src = jnp.zeros((1, length), jnp.int32)
+  params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), src, src))["params"]
 
+  def program(search: Callable[..., Any], n: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    def run(p, source):
+      variables = {"params": p}
+      return search(make_step_fn(model, variables), init_decode_cache(model, variables, source, length))
+    return run, (params, jax.ShapeDtypeStruct((n, length), jnp.int32))
+  return program
+
+
+def count(program: Callable[..., Any], batch: int, beam: int, max_len: int, unroll: int, device: jax.Device) -> dict:
+  """Kernels per step of beam search (B=batch, K=beam) and greedy search (B·K rows) compiled for `device`.
+
+  program(search, rows) -> (fn(params, inputs), (param shapes, input shapes for `rows` sentences)).
+  """
+  sharding = jax.sharding.SingleDeviceSharding(device)
   kw = dict(max_len=max_len, bos_id=1, eos_id=2, unroll=unroll)
-  programs = {
-      "beam": (lambda p, c: decoding.beam_search(functools.partial(step, p), c, batch_size=batch, beam_size=beam,
-                                                 **kw), state(batch)),
-      "greedy": (lambda p, c: decoding.greedy_search(functools.partial(step, p), c, batch_size=batch * beam, **kw),
-                 state(batch * beam)),
+  searches = {
+      "beam": (functools.partial(decoding.beam_search, batch_size=batch, beam_size=beam, **kw), batch),
+      "greedy": (functools.partial(decoding.greedy_search, batch_size=batch * beam, **kw), batch * beam),
   }
   result = {}
   with decoding.tuned_for("gpu"):  # the variants research.decoding picks on a GPU
-    for name, (fn, cache) in programs.items():
-      args = jax.tree_util.tree_map(spec, (params, cache))
-      hlo = jax.jit(fn).lower(*args).compile().as_text()
+    for name, (search, rows) in searches.items():
+      fn, shapes = program(search, rows)
+      args = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+      try:
+        hlo = jax.jit(fn).lower(*args).compile().as_text()
+      except Exception as e:  # an XLA compiler failure: report it, count the rest
+        result[name] = {"compile_error": str(e).splitlines()[0][:300]}
+        continue
       kernels = while_loop_kernels(hlo)
       total = kernels["body"] + kernels["condition"]
       result[name] = {"kernels_per_step": round(sum(total.values()) / unroll, 2),
@@ -163,21 +194,36 @@ def count(vocab: int, hidden: int, batch: int, beam: int, max_len: int, unroll: 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--quick", action="store_true", help="V=200, hidden 64, B=8, max_len 16")
+  parser.add_argument("--quick", action="store_true", help="smaller sizes: V=200, hidden 64, B=8, max_len 16")
+  parser.add_argument("--model", default="lstm", choices=("lstm", "transformer", "luong"),
+                      help="lstm: the decoding benchmark's step; transformer / luong: the 'small' models of "
+                           "experiments/benchmarks/transformer.py")
   parser.add_argument("--unroll", type=int, nargs="+", default=[1, 2, 3, 4], help="steps per loop iteration")
   args = parser.parse_args()
   # Compile only: the CPU is the host platform; a missing GPU must not stop the plugin from loading.
   jax.config.update("jax_platforms", "cpu")
-  vocab, hidden, batch, beam, max_len = (200, 64, 8, 4, 16) if args.quick else (1000, 256, 32, 4, 32)
+  beam = 4
+  if args.model == "lstm":
+    vocab, hidden, batch, max_len = (200, 64, 8, 16) if args.quick else (1000, 256, 32, 32)
+    program = lstm_decoder(vocab, hidden, batch)
+    config = {"model": "lstm", "vocab": vocab, "hidden": hidden, "batch": batch, "beam": beam, "max_len": max_len}
+  else:
+    vocab, batch, max_len = (200, 8, 16) if args.quick else (8000, 64, 32)
+    sizes = "quick" if args.quick else "full"
+    program = seq2seq_decoder(args.model, vocab, max_len, sizes)
+    config = {"model": f"{args.model} small ({sizes})", "vocab": vocab, "batch": batch, "beam": beam,
+              "max_len": max_len}
   device = h100_device()
-  summary: dict = {"benchmark": "decoding_kernels", "target": H100["device_description_str"],
-                   "jaxlib": jax.__version__, "default_unroll_gpu": None,
-                   "config": {"vocab": vocab, "hidden": hidden, "batch": batch, "beam": beam, "max_len": max_len}}
   with decoding.tuned_for("gpu"):
-    summary["default_unroll_gpu"] = decoding.default_unroll()
+    default_unroll = decoding.default_unroll()
+  summary: dict = {"benchmark": "decoding_kernels", "target": H100["device_description_str"], "jaxlib": jax.__version__,
+                   "default_unroll_gpu": default_unroll, "config": config}
   for unroll in args.unroll:
-    r = count(vocab, hidden, batch, beam, max_len, unroll, device)
+    r = count(program, batch, beam, max_len, unroll, device)
     print(json.dumps({"unroll": unroll, **r}), flush=True)
+    if any("compile_error" in v for v in r.values()):
+      summary[f"unroll_{unroll}"] = {name: v.get("compile_error", "compiled") for name, v in r.items()}
+      continue
     summary[f"unroll_{unroll}"] = {
         "beam_kernels_per_step": r["beam"]["kernels_per_step"],
         "greedy_kernels_per_step": r["greedy"]["kernels_per_step"],
