@@ -159,7 +159,7 @@ def default_unroll() -> int:
 
 def _resolve_unroll(unroll: int | None) -> int:
   unroll = default_unroll() if unroll is None else unroll
-  if not isinstance(unroll, (int, np.integer)) or unroll < 1:
+  if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
     raise ValueError(f"unroll must be a positive int (decoding steps per loop iteration), got {unroll!r}")
   return int(unroll)
 

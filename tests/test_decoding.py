@@ -226,7 +226,7 @@ def test_unroll_default_and_bad_values():
     assert decoding.default_unroll() == 2
   assert decoding.tuned_platform() == jax.default_backend()
   cache = markov_cache(0, 2, 4)
-  for bad in (0, -1, 1.5):
+  for bad in (0, -1, 1.5, True):
     with pytest.raises(ValueError, match="unroll must be a positive int"):
       greedy_search(markov_step, cache, batch_size=2, max_len=3, bos_id=4, eos_id=0, unroll=bad)
     with pytest.raises(ValueError, match="unroll must be a positive int"):
