@@ -47,6 +47,40 @@ def test_count_builds_every_model(model):
   assert result["beam"]["kernels_per_step"] > result["greedy"]["kernels_per_step"] > 0, result
 
 
+def test_a_fusion_ending_in_a_sort_is_a_sort():
+  hlo = """HloModule m
+
+%fused_sort (p: f32[4,8]) -> (f32[4,8], s32[4,8]) {
+  %p = f32[4,8]{1,0} parameter(0)
+  %iota = s32[4,8]{1,0} iota(), iota_dimension=1
+  ROOT %sort = (f32[4,8]{1,0}, s32[4,8]{1,0}) sort(%p, %iota), dimensions={1}, to_apply=%cmp
+}
+
+%body (s: (f32[4,8])) -> (f32[4,8]) {
+  %s = (f32[4,8]{1,0}) parameter(0)
+  %x = f32[4,8]{1,0} get-tuple-element(%s), index=0
+  %f = (f32[4,8]{1,0}, s32[4,8]{1,0}) fusion(%x), kind=kCustom, calls=%fused_sort
+  %y = f32[4,8]{1,0} get-tuple-element(%f), index=0
+  %c = f32[4,8]{1,0} copy(%y)
+  ROOT %t = (f32[4,8]{1,0}) tuple(%c)
+}
+
+%cond (s: (f32[4,8])) -> pred[] {
+  %s = (f32[4,8]{1,0}) parameter(0)
+  ROOT %k = pred[] constant(false)
+}
+
+ENTRY %main (a: f32[4,8]) -> (f32[4,8]) {
+  %a = f32[4,8]{1,0} parameter(0)
+  %t = (f32[4,8]{1,0}) tuple(%a)
+  ROOT %w = (f32[4,8]{1,0}) while(%t), condition=%cond, body=%body
+}
+"""
+  kernels = dk.while_loop_kernels(hlo)
+  assert kernels["body"] == {"fusion:sort": 1, "copy": 1}
+  assert not kernels["condition"]
+
+
 def test_text_proto():
   text = dk.text_proto({"a": {"b": 1, "c": {"d": 2.5}}, "e": "x"})
   assert text == 'a {\n  b: 1\n  c {\n    d: 2.5\n  }\n}\ne: "x"'

@@ -23,8 +23,10 @@ dominate), XLA skips autotuning without a device, and the deviceless compile low
 vocabulary to a sort where a real GPU may use its top-k kernel (for greedy and beam alike). Time the
 programs with `python -m experiments.benchmarks.decoding` on a GPU (experiments/benchmarks/gpu_check.sh).
 
-Last stdout line: one JSON object; per unroll the kernels per step of beam and greedy, their ratio, and the
-buffer copies per step in beam search (loop-carried arrays its gathers cannot write in place).
+Last stdout line: one JSON object; per unroll the kernels per step of beam and greedy, their ratio, the buffer
+copies per step in beam search (loop-carried arrays its gathers cannot write in place) and each decoder's
+sorts per step (a top_k over rows shorter than 1024 entries: XLA's GPU top-k kernel needs n >= 1024, so at the
+benchmark's V=1000 both decoders' vocabulary top_k are full sorts).
 """
 
 from __future__ import annotations
@@ -104,13 +106,29 @@ def _computations(hlo: str) -> dict[str, list[str]]:
   return comps
 
 
-def _kind(instruction: str) -> str | None:
-  """What kernel an HLO instruction launches ('fusion:kLoop', 'copy', 'custom-call:...'), or None."""
+def _root_op(lines: list[str]) -> str | None:
+  """The opcode of a computation's ROOT instruction."""
+  for line in lines:
+    m = re.match(r"ROOT %?[\w.\-]+ = .+? ([\w\-]+)\(", line)
+    if m:
+      return m.group(1)
+  return None
+
+
+def _kind(instruction: str, comps: dict[str, list[str]]) -> str | None:
+  """What kernel an HLO instruction launches ('fusion:kLoop', 'copy', 'custom-call:...'), or None.
+
+  A fusion whose computation ends in a sort is 'fusion:sort': how XLA's GPU compiler lowers a top_k it has no
+  kernel for (its top-k kernel needs rows of at least 1024 entries), one or more sorting passes over the rows.
+  """
   m = re.match(r"(?:ROOT )?%?[\w.\-]+ = .+? ([\w\-]+)\(", instruction)
   if m is None or m.group(1) in NO_KERNEL:
     return None
   op = m.group(1)
   if op == "fusion":
+    called = re.search(r"calls=%?([\w.\-]+)", instruction)
+    if called and _root_op(comps.get(called.group(1), [])) == "sort":
+      return "fusion:sort"
     kind = re.search(r"kind=(\w+)", instruction)
     return f"fusion:{kind.group(1) if kind else '?'}"
   if op == "custom-call":
@@ -128,7 +146,7 @@ def while_loop_kernels(hlo: str) -> dict[str, collections.Counter]:
   out = {"body": collections.Counter(), "condition": collections.Counter()}
   for part, attr in (("body", "body"), ("condition", "condition")):
     for name in set(re.findall(rf"\b{attr}=%?([\w.\-]+)", hlo)):
-      out[part].update(k for k in map(_kind, comps.get(name, [])) if k is not None)
+      out[part].update(k for k in (_kind(line, comps) for line in comps.get(name, [])) if k is not None)
   return out
 
 
@@ -228,7 +246,8 @@ def main() -> None:
         "beam_kernels_per_step": r["beam"]["kernels_per_step"],
         "greedy_kernels_per_step": r["greedy"]["kernels_per_step"],
         "beam_over_greedy_kernels": round(r["beam"]["kernels_per_step"] / r["greedy"]["kernels_per_step"], 3),
-        "beam_copies_per_step": r["beam"]["copies_per_step"]}
+        "beam_copies_per_step": r["beam"]["copies_per_step"],
+        "sorts_per_step": {name: round(v["by_kind"].get("fusion:sort", 0) / unroll, 2) for name, v in r.items()}}
   print(json.dumps(summary))
 
 
