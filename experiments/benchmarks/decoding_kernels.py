@@ -19,8 +19,7 @@ With jaxlib 0.10.2 the deviceless compile of the Luong model fails inside XLA's 
 A model that fails to compile is reported as such in the JSON.
 
 What it cannot tell: time. Kernels differ in cost (the step's matrix products and the vocabulary top_k
-dominate), XLA skips autotuning without a device, and the deviceless compile lowers `top_k` over the
-vocabulary to a sort where a real GPU may use its top-k kernel (for greedy and beam alike). Time the
+dominate), and XLA skips autotuning without a device, so GEMM choices may differ from a real GPU's. Time the
 programs with `python -m experiments.benchmarks.decoding` on a GPU (experiments/benchmarks/gpu_check.sh).
 
 Last stdout line: one JSON object; per unroll the kernels per step of beam and greedy, their ratio, the buffer
@@ -48,7 +47,8 @@ from research import decoding
 
 # An H100 SXM (80 GB) as XLA's GPU compiler sees it: stream_executor.GpuTargetConfigProto, from NVIDIA's published
 # figures (132 SMs, 228 KiB shared memory per SM of which 227 KiB per block opt-in, 50 MiB L2, 3.35 TB/s,
-# 1.98 GHz boost) and the CUDA 12.8 / cuDNN 9.7 runtime of the machines this project has been lent.
+# 1.98 GHz boost), with a CUDA 12.8 / cuDNN 9.7 runtime assumed (the lent machines' runtime versions were not
+# recorded; their driver was 580.159.04, experiments/benchmarks/results/h100_2026-11-26b/env.txt).
 H100 = {
     "gpu_device_info": {
         "threads_per_block_limit": 1024, "threads_per_warp": 32, "shared_memory_per_block": 49152,
