@@ -164,6 +164,13 @@ def _resolve_unroll(unroll: int | None) -> int:
   return int(unroll)
 
 
+def _total_order_key(x: jax.Array) -> jax.Array:
+  """int32 keys that order as float32's total order, the order top_k ranks in (+0.0 above -0.0): the float's
+  bits as an int32, with the magnitude bits of negative numbers flipped so that integer order is float order."""
+  bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+  return jnp.where(bits < 0, bits ^ jnp.int32(0x7FFFFFFF), bits)
+
+
 def _clean_log_probs(log_probs: jax.Array) -> jax.Array:
   # A model that masks tokens with -inf would otherwise poison the running sums with inf - inf = nan.
   return jnp.maximum(log_probs.astype(jnp.float32), NEG_INF)
@@ -200,11 +207,7 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
   def body(carry):
     t, prev, seqs, scores, done, cache = carry
     log_probs, cache = step_fn(prev, cache)
-    log_probs = _clean_log_probs(log_probs)
-    # top_k rather than argmax: on CPU, XLA's (value, index) argmax reduction is several times slower
-    # than its top-k kernel, and both break ties towards the lower token id.
-    token_lp, token = jax.lax.top_k(log_probs, 1)
-    token_lp, token = token_lp[:, 0], token[:, 0].astype(jnp.int32)
+    token_lp, token = _greedy_pick(_clean_log_probs(log_probs))
     token = jnp.where(done, pad_id, token)
     scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)  # steps past max_len only unroll
     seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
@@ -216,6 +219,28 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
           jnp.zeros((batch_size,), bool), cache)
   _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, _repeat(body, unroll), init)
   return seqs[:, :max_len], scores
+
+
+def pick_by_top_k(log_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The best token of each row by `jax.lax.top_k(., 1)`: log_probs [B, V] → (float32[B], int32[B]).
+
+  On a CPU XLA's top-k kernel is several times faster than its (value, index) argmax reduction. On a GPU,
+  rows shorter than 1024 entries have no top-k kernel: XLA sorts them (experiments/benchmarks/decoding_kernels.py).
+  """
+  token_lp, token = jax.lax.top_k(log_probs, 1)
+  return token_lp[:, 0], token[:, 0].astype(jnp.int32)
+
+
+def pick_by_argmax(log_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`pick_by_top_k` by one (value, index) reduction, in top_k's order: float32's total order (+0.0 above
+  -0.0), ties to the lower token id."""
+  token = jnp.argmax(_total_order_key(log_probs), axis=-1).astype(jnp.int32)
+  return jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0], token
+
+
+# Greedy search's pick. `pick_by_argmax` avoids the GPU's sort of short rows but is untimed on a GPU: `python -m
+# experiments.benchmarks.beam_topk` times both (`greedy_argmax`); swap once a GPU run says it is faster there.
+_greedy_pick = pick_by_top_k
 
 
 def _repeat(body: Callable[[Any], Any], times: int) -> Callable[[Any], Any]:
@@ -277,10 +302,7 @@ def top_k_by_rank(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
   if not 0 <= k <= n:
     raise ValueError(f"top_k_by_rank needs 0 <= k <= n, got k={k} for rows of n={n}")
   position = jnp.arange(n)
-  # Compare in float32's total order, as top_k does (+0.0 above -0.0): the float's bits as an int32, with the
-  # magnitude bits of negative numbers flipped so that integer order is float order.
-  bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
-  key = jnp.where(bits < 0, bits ^ jnp.int32(0x7FFFFFFF), bits)
+  key = _total_order_key(x)
   # before[..., i, j]: entry j ranks before entry i (greater, or equal with a lower index).
   before = (key[..., None, :] > key[..., :, None]) | ((key[..., None, :] == key[..., :, None]) &
                                                        (position[None, :] < position[:, None]))
@@ -312,6 +334,28 @@ def top_candidates_one_stage(live_logprobs: jax.Array, log_probs: jax.Array, num
   return scores, (index // vocab_size).astype(jnp.int32), (index % vocab_size).astype(jnp.int32)
 
 
+def top_k_padded(x: jax.Array, k: int, min_len: int = 1024) -> tuple[jax.Array, jax.Array]:
+  """`jax.lax.top_k` over rows padded with -inf to at least `min_len` entries (the padding is never picked
+  while k ≤ the real length).
+
+  XLA's GPU top-k kernel needs rows of at least 1024 entries; shorter rows (a vocabulary of 1000) are sorted
+  instead. Untimed on a GPU, and that kernel's order among equal values is untested there:
+  `python -m experiments.benchmarks.beam_topk` times it (`two_stage_padded`) and tests/test_decoding.py compares
+  it with the host reference on tie-heavy inputs.
+  """
+  n = x.shape[-1]
+  if not 0 <= k <= n:
+    raise ValueError(f"top_k_padded needs 0 <= k <= n, got k={k} for rows of n={n}")
+  if n < min_len:
+    x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, min_len - n)], constant_values=-jnp.inf)
+  return jax.lax.top_k(x, k)
+
+
+# The first stage of `top_candidates_two_stage` (each beam's best 2K of V). `top_k_padded` is the alternative for
+# GPUs at V < 1024, to be chosen once timed there (see its docstring).
+_vocab_top_k = jax.lax.top_k
+
+
 def top_candidates_two_stage(live_logprobs: jax.Array, log_probs: jax.Array, num: int
                              ) -> tuple[jax.Array, jax.Array, jax.Array]:
   """`_top_candidates` in two stages: the best `num` tokens of each beam, then the best `num` of those K·num.
@@ -320,7 +364,7 @@ def top_candidates_two_stage(live_logprobs: jax.Array, log_probs: jax.Array, num
   K·num instead of K·V entries. Ties come out in the same order as one top_k (lower parent, then lower token).
   """
   batch_size, beam_size, _ = log_probs.shape
-  beam_lp, beam_token = jax.lax.top_k(log_probs, num)  # [B, K, num] each
+  beam_lp, beam_token = _vocab_top_k(log_probs, num)  # [B, K, num] each
   candidates = (live_logprobs[:, :, None] + beam_lp).reshape(batch_size, beam_size * num)
   scores, index = _small_top_k(candidates, num)
   token = jnp.take_along_axis(beam_token.reshape(candidates.shape), index, axis=1)

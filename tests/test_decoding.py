@@ -121,6 +121,19 @@ def test_beam_size_one_is_greedy(seed):
       assert np.all(seq[ends[0] + 1:] == kw["pad_id"])
 
 
+def test_greedy_with_the_argmax_pick_is_the_same(monkeypatch):
+  """greedy_search with `pick_by_argmax` (the GPU alternative) returns what the default pick returns."""
+  for seed in range(3):
+    cache = markov_cache(seed, 4, 6, temperature=1.0 + seed)
+    kw = dict(batch_size=4, max_len=7, bos_id=6, eos_id=seed, pad_id=7)
+    outs = []
+    for pick in (decoding.pick_by_top_k, decoding.pick_by_argmax):
+      monkeypatch.setattr(decoding, "_greedy_pick", pick)
+      outs.append(jax.jit(functools.partial(greedy_search, markov_step, **kw))(cache))  # a fresh trace each
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
 @pytest.mark.parametrize("model,alpha", [("markov", 0.0), ("markov", 0.8), ("history", 0.0), ("history", -0.5)])
 def test_wide_beam_equals_exhaustive(model, alpha):
   vocab, max_len, batch = 3, 3, 3
@@ -394,7 +407,30 @@ def test_top_k_by_rank_equals_lax_top_k(n, k):
     decoding.top_k_by_rank(x, n + 1)
 
 
-SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stage", "rank"), ("two_stage", "rank")]
+SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stage", "rank"), ("two_stage", "rank"),
+                      ("two_stage_padded", "rank")]
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (7, 3), (50, 8), (1000, 8), (1030, 4)])
+def test_top_k_padded_and_argmax_pick_equal_lax_top_k(n, k):
+  """The GPU alternatives give what jax.lax.top_k gives, on coarse values (ties), -inf and NEG_INF entries."""
+  rng = np.random.default_rng(n)
+  x = np.round(rng.normal(size=(6, n)) * 2) / 2
+  x[rng.random(x.shape) < 0.2] = -np.inf
+  x[0, 0] = NEG_INF
+  x = jnp.asarray(x, jnp.float32)
+  want_values, want_index = jax.lax.top_k(x, k)
+  for fn in (jax.jit(decoding.top_k_padded, static_argnums=1), decoding.top_k_padded):
+    values, index = fn(x, k)
+    np.testing.assert_array_equal(values, want_values)
+    np.testing.assert_array_equal(index, want_index)
+  want_lp, want_token = decoding.pick_by_top_k(x)
+  lp, token = jax.jit(decoding.pick_by_argmax)(x)
+  np.testing.assert_array_equal(lp, want_lp)
+  np.testing.assert_array_equal(token, want_token)
+  assert token.dtype == jnp.int32
+  with pytest.raises(ValueError, match="k <= n"):
+    decoding.top_k_padded(x, n + 1)
 
 
 @pytest.mark.parametrize(("candidates", "small"), SELECTION_VARIANTS)
@@ -407,7 +443,9 @@ def test_beam_search_equals_host_reference(candidates, small, monkeypatch):
     select = decoding.top_candidates_two_stage if log_probs.shape[-1] > num else decoding.top_candidates_one_stage
     return select(live, log_probs, num)
   monkeypatch.setattr(decoding, "_top_candidates",
-                      two_stage if candidates == "two_stage" else decoding.top_candidates_one_stage)
+                      two_stage if candidates.startswith("two_stage") else decoding.top_candidates_one_stage)
+  if candidates == "two_stage_padded":
+    monkeypatch.setattr(decoding, "_vocab_top_k", decoding.top_k_padded)
   monkeypatch.setattr(decoding, "_small_top_k", decoding.top_k_by_rank if small == "rank" else jax.lax.top_k)
   step = jax.jit(lambda params, tokens, cache: markov_step(tokens, cache))
   for seed, (batch, vocab, beam, max_len, alpha) in enumerate(

@@ -5,6 +5,8 @@
     PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --quick   # V=200, hidden 64, B=8
     PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --model transformer   # or luong: the
         # 'small' models of experiments/benchmarks/transformer.py (V=8000, B=64, max_len 32)
+    PYTHONPATH=.gpu-aot python -m experiments.benchmarks.decoding_kernels --alternatives   # greedy by argmax, the
+        # beam's first stage padded to 1024 entries: no sorts
 
 On a GPU, small decoding steps are bound by kernel launches, not arithmetic: `python -m
 experiments.benchmarks.decoding` on an H100 measured beam search (B=32, K=4) at 2.01 ms against 1.54 ms for
@@ -217,7 +219,12 @@ def main() -> None:
                       help="lstm: the decoding benchmark's step; transformer / luong: the 'small' models of "
                            "experiments/benchmarks/transformer.py")
   parser.add_argument("--unroll", type=int, nargs="+", default=[1, 2, 3, 4], help="steps per loop iteration")
+  parser.add_argument("--alternatives", action="store_true",
+                      help="greedy picks by research.decoding.pick_by_argmax and the beam's first stage runs over rows "
+                           "padded to 1024 (top_k_padded): the GPU alternatives to the sorts of rows < 1024 entries")
   args = parser.parse_args()
+  if args.alternatives:  # looked up when the decoders are traced
+    decoding._greedy_pick, decoding._vocab_top_k = decoding.pick_by_argmax, decoding.top_k_padded
   # Compile only: the CPU is the host platform; a missing GPU must not stop the plugin from loading.
   jax.config.update("jax_platforms", "cpu")
   beam = 4
@@ -235,7 +242,8 @@ def main() -> None:
   with decoding.tuned_for("gpu"):
     default_unroll = decoding.default_unroll()
   summary: dict = {"benchmark": "decoding_kernels", "target": H100["device_description_str"], "jaxlib": jax.__version__,
-                   "default_unroll_gpu": default_unroll, "config": config}
+                   "default_unroll_gpu": default_unroll, "config": config,
+                   "picks": "argmax / padded first stage" if args.alternatives else "top_k"}
   for unroll in args.unroll:
     r = count(program, batch, beam, max_len, unroll, device)
     print(json.dumps({"unroll": unroll, **r}), flush=True)
