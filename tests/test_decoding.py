@@ -389,15 +389,20 @@ def test_two_stage_candidate_selection_equals_one_top_k(vocab):
     np.testing.assert_array_equal(parent * vocab + token, want_index)
 
 
-@pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 2), (8, 4), (12, 4), (13, 13)])
-def test_top_k_by_rank_equals_lax_top_k(n, k):
-  """Values and indices as jax.lax.top_k's, on coarse values (many ties), -inf, NEG_INF and ±0.0 entries."""
+def tie_heavy_rows(rows: int, n: int) -> jax.Array:
+  """float32[rows, n]: coarse values (many exact ties), 20% -inf, one NEG_INF, and -0.0 / +0.0 in row 1."""
   rng = np.random.default_rng(n)
-  x = np.round(rng.normal(size=(64, n)) * 2) / 2
+  x = np.round(rng.normal(size=(rows, n)) * 2) / 2
   x[rng.random(x.shape) < 0.2] = -np.inf
   x[0, 0] = NEG_INF
   x[1, 0], x[1, -1] = -0.0, 0.0  # top_k ranks +0.0 above -0.0 (its total order)
-  x = jnp.asarray(x, jnp.float32).reshape(8, 8, n)
+  return jnp.asarray(x, jnp.float32)
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (5, 2), (8, 4), (12, 4), (13, 13)])
+def test_top_k_by_rank_equals_lax_top_k(n, k):
+  """Values and indices as jax.lax.top_k's, on coarse values (many ties), -inf, NEG_INF and ±0.0 entries."""
+  x = tie_heavy_rows(64, n).reshape(8, 8, n)
   want_values, want_index = jax.lax.top_k(x, k)
   values, index = decoding.top_k_by_rank(x, k)
   np.testing.assert_array_equal(values, want_values)
@@ -413,12 +418,8 @@ SELECTION_VARIANTS = [("one_stage", "top_k"), ("two_stage", "top_k"), ("one_stag
 
 @pytest.mark.parametrize(("n", "k"), [(1, 1), (7, 3), (50, 8), (1000, 8), (1030, 4)])
 def test_top_k_padded_and_argmax_pick_equal_lax_top_k(n, k):
-  """The GPU alternatives give what jax.lax.top_k gives, on coarse values (ties), -inf and NEG_INF entries."""
-  rng = np.random.default_rng(n)
-  x = np.round(rng.normal(size=(6, n)) * 2) / 2
-  x[rng.random(x.shape) < 0.2] = -np.inf
-  x[0, 0] = NEG_INF
-  x = jnp.asarray(x, jnp.float32)
+  """The GPU alternatives give what jax.lax.top_k gives, on coarse values (ties), -inf, NEG_INF and ±0.0 entries."""
+  x = tie_heavy_rows(6, n)
   want_values, want_index = jax.lax.top_k(x, k)
   for fn in (jax.jit(decoding.top_k_padded, static_argnums=1), decoding.top_k_padded):
     values, index = fn(x, k)
