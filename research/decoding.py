@@ -232,8 +232,8 @@ def pick_by_top_k(log_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def pick_by_argmax(log_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """`pick_by_top_k` by one (value, index) reduction, in top_k's order: float32's total order (+0.0 above
-  -0.0), ties to the lower token id."""
+  """`pick_by_top_k` by an argmax reduction (no sort) over keys in top_k's order, float32's total order (+0.0
+  above -0.0), ties to the lower token id; the value is gathered at the picked token."""
   token = jnp.argmax(_total_order_key(log_probs), axis=-1).astype(jnp.int32)
   return jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0], token
 
