@@ -108,13 +108,15 @@ def _computations(hlo: str) -> dict[str, list[str]]:
   return comps
 
 
+def _opcode(instruction: str) -> str | None:
+  """The opcode of one HLO instruction line ('fusion', 'copy', 'sort', ...), or None if it is not one."""
+  m = re.match(r"(?:ROOT )?%?[\w.\-]+ = .+? ([\w\-]+)\(", instruction)
+  return m.group(1) if m else None
+
+
 def _root_op(lines: list[str]) -> str | None:
   """The opcode of a computation's ROOT instruction."""
-  for line in lines:
-    m = re.match(r"ROOT %?[\w.\-]+ = .+? ([\w\-]+)\(", line)
-    if m:
-      return m.group(1)
-  return None
+  return next((_opcode(line) for line in lines if line.startswith("ROOT ")), None)
 
 
 def _kind(instruction: str, comps: dict[str, list[str]]) -> str | None:
@@ -123,10 +125,9 @@ def _kind(instruction: str, comps: dict[str, list[str]]) -> str | None:
   A fusion whose computation ends in a sort is 'fusion:sort': how XLA's GPU compiler lowers a top_k it has no
   kernel for (its top-k kernel needs rows of at least 1024 entries), one or more sorting passes over the rows.
   """
-  m = re.match(r"(?:ROOT )?%?[\w.\-]+ = .+? ([\w\-]+)\(", instruction)
-  if m is None or m.group(1) in NO_KERNEL:
+  op = _opcode(instruction)
+  if op is None or op in NO_KERNEL:
     return None
-  op = m.group(1)
   if op == "fusion":
     called = re.search(r"calls=%?([\w.\-]+)", instruction)
     if called and _root_op(comps.get(called.group(1), [])) == "sort":

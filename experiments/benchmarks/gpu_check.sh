@@ -40,7 +40,7 @@ PYTEST="python3 -m pytest -q -p no:cacheprovider -rfE"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc
   python3 -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
   # CUDA / cuDNN runtime versions: what experiments/benchmarks/decoding_kernels.py's target config assumes.
-  timeout 30 python3 -c "import jax; jax.print_environment_info()" | grep -iv "^$"
+  timeout 30 python3 -c "import jax; jax.print_environment_info()" | grep -v '^$'
 } 2>&1 | tee "$LOGS/env.txt"
 elapsed() { echo $(( $(date +%s) - T0 )); }
 pack() { tar czf "$OUT/gpu_check_logs.tgz" -C "$LOGS" .; }
