@@ -48,6 +48,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.optimizer.schedule = "warmup_cosine"
   config.optimizer.warmup_steps = max(1, arg.steps // 20)
   config.optimizer.weight_decay = 0.01
+  config.optimizer.weight_decay_mask = "weights"  # kernels and embeddings; not biases or LayerNorm, as BERT
   config.optimizer.grad_clip_norm = 1.0
   config.num_train_steps = arg.steps
   config.log_every_steps = 100

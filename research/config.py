@@ -105,6 +105,8 @@ def base_config() -> ConfigDict:
   c.optimizer.b2 = 0.999             # adam(w) second-moment decay
   c.optimizer.eps = 1e-8             # adam(w) / rmsprop / adagrad epsilon
   c.optimizer.weight_decay = 0.0     # adamw decoupled weight decay
+  c.optimizer.weight_decay_mask = "weights"  # adamw decays: weights (kernels, embeddings; not biases or norm
+                                             #   scales, as BERT) | all
   c.optimizer.grad_clip_norm = 0.0   # clip gradients to this global norm (0 = off)
 
   c.l1_penalty = 0.0                 # loss += l1 · Σ|kernel|

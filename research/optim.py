@@ -1,11 +1,15 @@
 """Optimizers and learning-rate schedules, looked up by name from `config.optimizer`.
 
 config.optimizer fields: name, learning_rate, schedule, warmup_steps, decay_steps, decay_rate,
-momentum, b1, b2, eps, weight_decay, grad_clip_norm. Unused fields are ignored by an optimizer.
+momentum, b1, b2, eps, weight_decay, weight_decay_mask, grad_clip_norm. Unused fields are ignored by an optimizer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
@@ -72,10 +76,36 @@ def adam(cfg: ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
   return optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
 
 
+# Flax names a Dense/attention weight matrix `kernel` and an Embed table `embedding`; biases, LayerNorm/BatchNorm
+# `scale` and `bias`, and free vectors such as BERT's `mlm_bias` have other names.
+DECAYED_LEAF_NAMES = ("kernel", "embedding")
+
+
+def weight_decay_mask(cfg: ConfigDict) -> Callable[[Any], Any] | None:
+  """config.optimizer.weight_decay_mask → optax's `mask` argument (None: decay every parameter).
+
+  'weights' decays only the leaves named in DECAYED_LEAF_NAMES, as BERT (Devlin et al. 2019) and its reference
+  implementations do: shrinking a bias or a normalization scale towards 0 is not a penalty on the function's
+  complexity. Chosen by name, not by ndim: attention biases are [heads, head_dim] matrices.
+  """
+  kind = cfg.get("weight_decay_mask", "weights")
+  if kind == "all":
+    return None
+  if kind != "weights":
+    raise UserError(f"config.optimizer.weight_decay_mask={kind!r} is unknown; use 'weights' (kernels and "
+                    "embeddings only) or 'all'")
+
+  def mask(params: Any) -> Any:
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) in DECAYED_LEAF_NAMES, params)
+  return mask
+
+
 @registry.optimizers.register("adamw")
 def adamw(cfg: ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
   # Decoupled weight decay (Loshchilov & Hutter), not an L2 loss term.
-  return optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
+  return optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                     mask=weight_decay_mask(cfg))
 
 
 def make_optimizer(cfg: ConfigDict, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:

@@ -11,7 +11,10 @@ from conftest import read_jsonl
 from ml_collections import ConfigDict
 
 from configs import quickstart
+from research.config import base_config
+from research.errors import UserError
 from research.models.mlp import MLP
+from research.optim import make_optimizer
 from research.train import Trainer, apply_max_norm, weight_penalty
 
 
@@ -53,6 +56,27 @@ def test_weight_penalty_and_max_norm():
   np.testing.assert_allclose(float(weight_penalty(params, 0.0, 2.0)), 26.0)  # l2/2 · Σw² = 26
   clipped = apply_max_norm(params, 2.0)["a"]["kernel"]
   np.testing.assert_allclose(np.linalg.norm(np.asarray(clipped), axis=0), [2.0, 1.0], rtol=1e-6)
+
+
+def test_adamw_decays_only_weights_unless_told_otherwise():
+  # Attention biases are [heads, head_dim]: the mask must go by name, not by ndim.
+  params = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2, 2))}, "norm": {"scale": jnp.ones(2)},
+            "embed": {"embedding": jnp.ones((3, 2))}, "mlm_bias": jnp.ones(3)}
+  zero_grads = jax.tree.map(jnp.zeros_like, params)
+
+  def decay_step(mask: str) -> dict:
+    cfg = base_config().optimizer
+    cfg.update(name="adamw", learning_rate=0.1, weight_decay=0.5, weight_decay_mask=mask)
+    tx, _ = make_optimizer(cfg, total_steps=10)
+    updates, _ = tx.update(zero_grads, tx.init(params), params)
+    return jax.tree.map(lambda u: float(jnp.abs(u).max()), updates)
+
+  decayed = 0.1 * 0.5  # zero gradients: |update| = lr · wd · param
+  assert decay_step("weights") == {"dense": {"kernel": pytest.approx(decayed), "bias": 0.0}, "norm": {"scale": 0.0},
+                                   "embed": {"embedding": pytest.approx(decayed)}, "mlm_bias": 0.0}
+  assert all(v == pytest.approx(decayed) for v in jax.tree.leaves(decay_step("all")))
+  with pytest.raises(UserError, match="weight_decay_mask='biases' is unknown"):
+    decay_step("biases")
 
 
 def test_l2_penalty_shrinks_weights(tmp_path, data_dir):
