@@ -11,6 +11,7 @@ dataset — ours or an official TFDS one — is read the same way: `builder.as_d
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -19,6 +20,15 @@ import numpy as np
 from research.errors import UserError
 
 Batch = dict[str, np.ndarray]
+
+
+def split_of(example_id: str, validation_percent: int, test_percent: int) -> str:
+  """'train' | 'validation' | 'test' from a hash (sha256) of the id alone, so adding, removing or reordering data
+  never moves an example to another split."""
+  h = int(hashlib.sha256(example_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+  if h < test_percent:
+    return "test"
+  return "validation" if h < test_percent + validation_percent else "train"
 
 
 class Source(Protocol):

@@ -8,7 +8,6 @@ downloads) only when the local copy is missing and `config.dataset.download` is 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import Dataset, load_columns, missing_data_error
+from research.data.base import Dataset, load_columns, missing_data_error, split_of
 from research.errors import UserError
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -44,12 +43,6 @@ def read_idx(path: str) -> np.ndarray:
   return data.reshape(tuple(dims))
 
 
-def _split_of(key: str, test_percent: int) -> str:
-  """A split that depends only on the example's id, so it never changes when data is added."""
-  h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
-  return "test" if h < test_percent else "train"
-
-
 class LocalDigits(tfds.core.GeneratorBasedBuilder):
   """scikit-learn's 1,797 8x8 digits (values 0..16), split 80/20 by a hash of the example index."""
 
@@ -69,7 +62,7 @@ class LocalDigits(tfds.core.GeneratorBasedBuilder):
     d = load_digits()
     images = d.images.astype(np.uint8)[..., None]
     labels = d.target.astype(np.int64)
-    keys = {s: [i for i in range(len(labels)) if _split_of(f"digits/{i}", 20) == s] for s in ("train", "test")}
+    keys = {s: [i for i in range(len(labels)) if split_of(f"digits/{i}", 0, 20) == s] for s in ("train", "test")}
     return {s: self._generate_examples(images, labels, idx) for s, idx in keys.items()}
 
   def _generate_examples(self, images: np.ndarray, labels: np.ndarray, indices: list[int]):

@@ -56,7 +56,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, missing_data_error
+from research.data.base import ArraySource, Batch, Dataset, missing_data_error, split_of
 from research.errors import UserError
 from research.tokenizer import PAD_ID, UNK_ID, Vocab, train_subword_pieces
 
@@ -344,14 +344,6 @@ def read_kjv_text(data_dir: str, sword_dir: str | None = None) -> dict[str, list
 
 
 # ------------------------------------------------------------------------------------------ splits
-def split_of(example_id: str, validation_percent: int, test_percent: int) -> str:
-  """A split that depends only on the id (sha256), so adding or reordering data never moves an example."""
-  h = int(hashlib.sha256(example_id.encode("utf-8")).hexdigest()[:8], 16) % 100
-  if h < test_percent:
-    return "test"
-  return "validation" if h < test_percent + validation_percent else "train"
-
-
 def _percents(cfg: ConfigDict, default: int) -> tuple[int, int]:
   v, t = int(cfg.get("validation_percent", default)), int(cfg.get("test_percent", default))
   if min(v, t) < 0 or v + t >= 100:

@@ -21,8 +21,8 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import Dataset, load_columns
-from research.data.text import _classification_dataset, _limit, split_of
+from research.data.base import Dataset, load_columns, split_of
+from research.data.text import _classification_dataset, _limit
 from research.data.translation import official_builder
 from research.errors import UserError
 

@@ -52,7 +52,7 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error
+from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error, split_of
 from research.errors import UserError
 from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -161,14 +161,6 @@ def align_verses(cuv: Mapping[VerseKey, str], kjv: Mapping[VerseKey, str]) -> li
     if zh and en:
       out.append((verse_id(key), zh, en))
   return out
-
-
-def split_of(example_id: str, validation_percent: int, test_percent: int) -> str:
-  """A split that depends only on the id: adding or reordering data never moves an example."""
-  h = int(hashlib.sha256(example_id.encode("utf-8")).hexdigest()[:8], 16) % 100
-  if h < test_percent:
-    return "test"
-  return "validation" if h < test_percent + validation_percent else "train"
 
 
 def id_order(example_id: str) -> tuple[tuple[int, Any], ...]:
