@@ -370,9 +370,10 @@ only as good as the pretraining.
 
 The ELMo row reads the frozen biLM of the `lm_elmo_long` run (seed 0, below); only the scalar mix, the
 standardization and the head are trained. The leaky row reads `lm_leaky` (seed 0); their seeds are the classifiers'. The BERT rows share one pretraining run (`bert_pretrain`, seed 0 of the
-pretraining table below; 64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text; these runs predate the deterministic
-trainer, research.tokenizer.train_subword_pieces, so a re-run builds a slightly different vocabulary); "without pretraining" is the
-same architecture and vocabulary size from random weights.{pretrain_vs_scratch(runs)}
+pretraining table below; 64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text); "without
+pretraining" is the same architecture and vocabulary size from random weights. Every BERT run uses AdamW with weight
+decay 0.01 on the kernels and embeddings only, not on biases or LayerNorm parameters, as BERT does
+(`optimizer.weight_decay_mask` in configs/bert.py).{pretrain_vs_scratch(runs)}
 
 **The frozen-feature classifier used to sit at the majority class.** In the previous session's runs the ELMo and
 leaky-biLM classifiers predicted one class on every seed (training loss ≈ log 2). The copy of the biLM was not
