@@ -15,6 +15,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from research import cli
 from research.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -24,11 +25,6 @@ flags.DEFINE_string("workdir", None, "Folder for this run: config.json, metrics.
                     "TensorBoard events and results.md. A run resumes from the checkpoints it finds there.")
 flags.DEFINE_bool("allow_config_change", False, "Continue a workdir whose config.json differs from --config "
                   "(the old config.json is kept as config.<time>.json).")
-
-
-def _one_line(e: BaseException) -> str:
-  text = " ".join(str(e).split())
-  return text or type(e).__name__
 
 
 def _config_path(argv: list[str]) -> str | None:
@@ -79,19 +75,18 @@ def _parse_flags(argv: list[str]) -> list[str]:
   except UserError as e:
     _fail(str(e))
   except flags.Error as e:
-    _fail(_one_line(e))
+    _fail(cli.one_line(e))
   except Exception as e:  # an override of a missing key, or a config file raising while it loads
     try:
       unknown = _unknown_override(argv)
     except Exception:
       unknown = None
-    _fail(unknown or f"could not load --config ({type(e).__name__}: {_one_line(e)})")
+    _fail(unknown or f"could not load --config ({type(e).__name__}: {cli.one_line(e)})")
   return []
 
 
 def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
+  sys.exit(cli.print_error(message))
 
 
 def main(argv: list[str]) -> None:
@@ -109,7 +104,7 @@ def main(argv: list[str]) -> None:
     trainer(config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
     del jax
   except UserError as e:
-    _fail(_one_line(e))
+    _fail(cli.one_line(e))
 
 
 def run() -> None:

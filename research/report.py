@@ -23,6 +23,7 @@ from typing import Any
 
 from absl import flags
 
+from research import cli
 from research.errors import UserError
 
 FLAGS = flags.FlagValues()  # private, like research.sweep's
@@ -287,21 +288,15 @@ def write_report(root: str, out: str | None = None, *, plots: bool = True) -> tu
 
 
 def main(argv: Sequence[str]) -> int:
-  if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-    print(f"{__doc__.strip()}\n\nFlags:\n{FLAGS.get_help()}")
-    return 0
-  try:
-    rest = FLAGS(list(argv))
-  except flags.Error as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
-    return 2
+  rest = cli.parse_flags(argv, FLAGS, __doc__)
+  if isinstance(rest, int):
+    return rest
   try:
     if len(rest) != 2:
       raise UserError("usage: python -m research.report DIR [--out=FILE] (DIR: a sweep's --root or a workdir)")
     path, report = write_report(rest[1], FLAGS.out, plots=FLAGS.plots)
   except UserError as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
-    return 2
+    return cli.print_error(cli.one_line(e))
   print(f"{group_table(report)}\n\nwrote {path}", flush=True)
   return 0
 

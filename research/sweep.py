@@ -38,7 +38,7 @@ from typing import Any
 
 from absl import flags
 
-from research import hyper
+from research import cli, hyper
 from research.errors import UserError
 
 FLAGS = flags.FlagValues()  # private: research.main's flags may live in the same process (tests)
@@ -99,7 +99,7 @@ def _load_module(path: str, what: str):
   except UserError:
     raise
   except BaseException as e:  # SyntaxError, ImportError, anything the file raises at import
-    raise UserError(f"{what} {path} failed to load ({type(e).__name__}: {_one_line(e)})") from None
+    raise UserError(f"{what} {path} failed to load ({type(e).__name__}: {cli.one_line(e)})") from None
   return module
 
 
@@ -116,7 +116,7 @@ def load_config(config_arg: str):
   except UserError:
     raise
   except Exception as e:
-    raise UserError(f"config file {config_arg} failed in get_config ({type(e).__name__}: {_one_line(e)})") from None
+    raise UserError(f"config file {config_arg} failed in get_config ({type(e).__name__}: {cli.one_line(e)})") from None
 
 
 def load_sweep(path: str) -> list[dict[str, Any]]:
@@ -131,7 +131,7 @@ def load_sweep(path: str) -> list[dict[str, Any]]:
   except UserError as e:
     raise UserError(f"sweep file {path}: {e}") from None
   except Exception as e:
-    raise UserError(f"sweep file {path}: get_sweep raised {type(e).__name__}: {_one_line(e)}") from None
+    raise UserError(f"sweep file {path}: get_sweep raised {type(e).__name__}: {cli.one_line(e)}") from None
   try:
     return hyper.validate(runs)
   except UserError as e:
@@ -164,7 +164,7 @@ def check_overrides(config, runs: Sequence[dict[str, Any]]) -> None:
       try:
         setattr(node, parts[-1], value)
       except (TypeError, ValueError, AttributeError) as e:
-        raise UserError(f"sweep run {i} sets {key}={value!r}: {_one_line(e)}") from None
+        raise UserError(f"sweep run {i} sets {key}={value!r}: {cli.one_line(e)}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -563,23 +563,10 @@ def plan(config_arg: str, sweep_path: str) -> list[Run]:
   return name_runs(runs)
 
 
-def _one_line(e: BaseException) -> str:
-  return " ".join(str(e).split()) or type(e).__name__
-
-
-def _fail(message: str) -> int:
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  return 2
-
-
 def main(argv: Sequence[str]) -> int:
-  if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-    print(f"{__doc__.strip()}\n\nFlags:\n{FLAGS.get_help()}")
-    return 0
-  try:
-    rest = FLAGS(list(argv))
-  except flags.Error as e:
-    return _fail(_one_line(e))
+  rest = cli.parse_flags(argv, FLAGS, __doc__)
+  if isinstance(rest, int):
+    return rest
   try:
     if len(rest) > 1:
       raise UserError(f"unexpected arguments {' '.join(rest[1:])}; use --flag=value")
@@ -598,7 +585,7 @@ def main(argv: Sequence[str]) -> int:
     else:
       outcomes = run_local(FLAGS.config, runs, root, FLAGS.parallel, FLAGS.dry_run)
   except UserError as e:
-    return _fail(_one_line(e))
+    return cli.print_error(cli.one_line(e))
   except KeyboardInterrupt:
     print("\ninterrupted; run the same command again to resume", file=sys.stderr, flush=True)
     return 130

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import matplotlib
 import matplotlib.ticker
@@ -22,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.attention import common, reversal  # noqa: E402
-from research.errors import UserError  # noqa: E402
+from research import cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,8 +91,4 @@ the same rate), d_k = 64 (scale 1/8), seeds {', '.join(map(str, seeds))}. Traini
 
 
 if __name__ == "__main__":
-  try:
-    main()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  cli.run_main(main)

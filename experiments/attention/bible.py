@@ -28,6 +28,7 @@ import jax
 
 from experiments.attention import common
 from experiments.seq2seq import common as s2s
+from research import cli
 from research.seq2seq_task import Decoder, DecodeSettings
 from research.train import Trainer
 
@@ -144,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  s2s.run(main)
+  cli.run_main(main)

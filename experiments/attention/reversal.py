@@ -34,11 +34,11 @@ import argparse
 import glob
 import json
 import os
-import sys
 
 import numpy as np
 
 from experiments.attention import common
+from research import cli
 from research.errors import UserError
 from research.report import mean_std as mean_and_sd
 
@@ -401,8 +401,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-  try:
-    main()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  cli.run_main(main)

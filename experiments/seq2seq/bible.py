@@ -32,7 +32,8 @@ import time
 import numpy as np
 
 from experiments.seq2seq import common
-from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, run, table, train, variables_of
+from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, table, train, variables_of
+from research import cli
 from research.seq2seq_task import DecodeSettings
 
 BEAMS = (1, 2, 3, 5, 10)
@@ -133,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  run(main)
+  cli.run_main(main)

@@ -4,7 +4,6 @@ and format markdown tables."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,15 +14,6 @@ from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
 from research.config import override
 from research.errors import UserError
 from research.train import Trainer
-
-
-def run(main: Callable[[], None]) -> None:
-  """Runs an experiment's main; a user-fixable problem is one `error:` line and exit status 2."""
-  try:
-    main()
-  except UserError as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
-    sys.exit(2)
 
 
 def train(config: ConfigDict, workdir: str) -> Trainer:

@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 from experiments.seq2seq import common
-from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, run, table, train, variables_of
+from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, table, train, variables_of
+from research import cli
 from research.config import override
 from research.errors import UserError
 from research.metric_writers import read_metrics
@@ -196,4 +197,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  run(main)
+  cli.run_main(main)

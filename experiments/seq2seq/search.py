@@ -26,7 +26,8 @@ import jax
 import numpy as np
 
 from configs import seq2seq
-from experiments.seq2seq.common import run, table, train
+from experiments.seq2seq.common import table, train
+from research import cli
 from research.checkpoint import load_state
 from research.seq2seq_task import DecodeSettings
 
@@ -120,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  run(main)
+  cli.run_main(main)
