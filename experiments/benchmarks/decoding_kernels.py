@@ -147,8 +147,8 @@ def while_loop_kernels(hlo: str) -> dict[str, collections.Counter]:
   """
   comps = _computations(hlo)
   out = {"body": collections.Counter(), "condition": collections.Counter()}
-  for part, attr in (("body", "body"), ("condition", "condition")):
-    for name in set(re.findall(rf"\b{attr}=%?([\w.\-]+)", hlo)):
+  for part in ("body", "condition"):
+    for name in set(re.findall(rf"\b{part}=%?([\w.\-]+)", hlo)):
       out[part].update(k for k in (_kind(line, comps) for line in comps.get(name, [])) if k is not None)
   return out
 
