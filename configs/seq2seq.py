@@ -95,7 +95,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.label_smoothing = 0.1       # ε of the smoothed target (0 = plain cross-entropy)
 
   config.decode = ConfigDict(dict(
-      methods=("greedy", "beam"),    # searches run at evaluation: greedy and/or beam (research/decoding.py)
+      methods=("greedy", "beam"),    # searches run at evaluation: greedy and/or beam (research/decoding/search.py)
       beam_size=3,                   # the notes' k = 3 (1 = greedy)
       length_penalty=0.6,            # α of ((5 + len) / 6) ** α; 0 = raw summed log-probabilities
       max_decode_len=80,             # output tokens (eos included) before giving up on <eos>

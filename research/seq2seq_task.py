@@ -9,36 +9,27 @@ padding biases an average (research/losses.py returns (sum, count) pairs).
 
 Model protocol (what a model must offer to be trained and decoded here):
   * training: `model.apply(variables, src, tgt_in, train=bool, rngs=...)` → logits float[B, T, V];
-  * decoding, either
-      - a function `decode_fns(model, variables, src, max_len) -> (step_fn, cache)` in the module that
-        defines the model class (research/models/seq2seq.py has one), or
-      - the methods `init_cache(src, max_len) -> cache` and `decode_step(tokens, cache) -> (logits, cache)`
-        (research/models/transformer.py, research/models/attention.py),
-    where `step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)` is the one decoding
-    contract of research/decoding.py. `decode_fns_for(model)` picks whichever the model has.
+  * decoding: a step_fn builder as research/decoding/decoder.py's `step_fns_for` finds it (a module-level
+    `decode_fns(model, variables, src, max_len)` or the `init_cache` / `decode_step` methods).
 
 Evaluation (`evaluate_extra`, called by research.train.Trainer after the teacher-forced metrics):
 decodes the first `config.decode.num_sentences` sentences of each split in `config.decode.splits` with
-every method of `config.decode.methods` ('greedy'; 'beam' with beam_size / length_penalty), detokenizes
-with the target vocabulary and scores corpus BLEU (research/bleu.py, sacrebleu-equal) against the
-untokenized reference text. Reported per method: `bleu_<method>` (0..100) and
-`decode_ms_per_sentence_<method>` (wall time of the compiled search, compilation excluded). The
-hypotheses of the latest evaluation are written to WORKDIR/decodes/<split>.<method>.txt.
+every method of `config.decode.methods` ('greedy'; 'beam' with beam_size / length_penalty; 'sample' with
+temperature / top_k / top_p / num_samples, the best-scored sample counts), detokenizes with the target
+vocabulary and scores corpus BLEU (research/bleu.py, sacrebleu-equal) against the untokenized reference text.
+Reported per method: `bleu_<method>` (0..100) and `decode_ms_per_sentence_<method>` (wall time of the
+compiled search, compilation excluded). The hypotheses of the latest evaluation are written to
+WORKDIR/decodes/<split>.<method>.txt.
 
-Decoding is jitted once per (method, beam size, length penalty, max length, batch shape): every batch of
-a split is padded to the split's longest source (a multiple of 8) and to one batch size, so a split costs
-one compilation per method however many evaluations a run makes.
+Decoding is compiled once per (settings, batch shape) by research/decoding/decoder.py's `Decoder`: every
+batch of a split is padded to the split's longest source (a multiple of 8) and to one batch size, so a split
+costs one compilation per method however many evaluations a run makes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import math
 import os
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -47,162 +38,18 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
-from research import bleu, decoding, losses, registry
+from research import bleu, losses, registry
+from research.decoding.decoder import Decoder, decode_settings, step_fns_for
 from research.errors import UserError
 from research.metrics import metric
 from research.tasks import apply_model
 from research.tokenizer import Vocab
 
 Batch = dict[str, jax.Array]
-StepFn = Callable[[jax.Array, Any], tuple[jax.Array, Any]]
-DecodeFns = Callable[[nn.Module, Any, jax.Array, int], tuple[StepFn, Any]]
-
-METHODS = ("greedy", "beam")
-_SRC_MULTIPLE = 8  # decode batches pad the source to a multiple of this (one compiled program per split)
-
-
-# ----------------------------------------------------------------------------------------------------
-# The decoding protocol.
-
-
-def _method_decode_fns(model: nn.Module, variables: Any, src: jax.Array, max_len: int) -> tuple[StepFn, Any]:
-  """(step_fn, cache) from a model's `init_cache` / `decode_step` methods."""
-  cache = model.apply(variables, src, max_len, method="init_cache")
-
-  def step_fn(tokens: jax.Array, cache: Any) -> tuple[jax.Array, Any]:
-    logits, cache = model.apply(variables, tokens.astype(jnp.int32), cache, method="decode_step")
-    return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), cache
-  return step_fn, cache
-
-
-def decode_fns_for(model: nn.Module) -> DecodeFns:
-  """The model's `decode_fns(model, variables, src, max_len) -> (step_fn, cache)` (see module docstring).
-
-  Raises:
-    UserError: the model offers neither a module-level `decode_fns` nor `init_cache`/`decode_step`.
-  """
-  cls = model if isinstance(model, type) else type(model)
-  module_fn = getattr(sys.modules.get(cls.__module__), "decode_fns", None)
-  if callable(module_fn):
-    return module_fn
-  if callable(getattr(cls, "init_cache", None)) and callable(getattr(cls, "decode_step", None)):
-    return _method_decode_fns
-  raise UserError(f"model {cls.__name__} cannot be decoded: give its module a decode_fns(model, variables, src, "
-                  "max_len) function or the class init_cache/decode_step methods (see research/seq2seq_task.py)")
-
-
-@dataclasses.dataclass(frozen=True)
-class DecodeSettings:
-  """One search configuration. method: 'greedy' | 'beam' | 'exhaustive'; beam_size K (greedy: 1);
-  length_penalty α of ((5 + len) / 6) ** α (greedy ignores it); max_len: most generated tokens, eos included."""
-
-  method: str = "greedy"
-  beam_size: int = 1
-  length_penalty: float = 0.0
-  max_len: int = 64
-
-
-class Decoder:
-  """Compiled searches over one model: `decode(variables, src) -> (sequences, scores)`.
-
-  Keeps one compiled program per (settings, src shape, variables' shapes and shardings), compiled ahead
-  of time so `seconds` (the time spent running searches) never includes compilation.
-  """
-
-  def __init__(self, model: nn.Module, *, bos_id: int, eos_id: int, pad_id: int):
-    self.model, self.bos_id, self.eos_id, self.pad_id = model, bos_id, eos_id, pad_id
-    self.decode_fns = decode_fns_for(model)
-    self._compiled: dict[Any, Any] = {}
-    self.seconds = 0.0
-
-  def _search(self, settings: DecodeSettings, variables: Any, src: jax.Array) -> tuple[jax.Array, jax.Array]:
-    step_fn, cache = self.decode_fns(self.model, variables, src, settings.max_len)
-    kw = dict(batch_size=src.shape[0], max_len=settings.max_len, bos_id=self.bos_id, eos_id=self.eos_id,
-              pad_id=self.pad_id)
-    if settings.method == "greedy":
-      seqs, scores = decoding.greedy_search(step_fn, cache, **kw)
-      return seqs[:, None, :], scores[:, None]
-    search = {"beam": decoding.beam_search, "exhaustive": decoding.exhaustive_search}[settings.method]
-    return search(step_fn, cache, beam_size=settings.beam_size, length_penalty=settings.length_penalty, **kw)
-
-  def compiled(self, settings: DecodeSettings, variables: Any, src: np.ndarray) -> Any:
-    leaves = tuple((x.shape, x.dtype, getattr(x, "sharding", None)) for x in jax.tree.leaves(variables))
-    key = (settings, src.shape, jax.tree.structure(variables), leaves)
-    if key not in self._compiled:
-      fn = jax.jit(functools.partial(self._search, settings))
-      self._compiled[key] = fn.lower(variables, jnp.asarray(src, jnp.int32)).compile()
-    return self._compiled[key]
-
-  def decode(self, variables: Any, src: np.ndarray, settings: DecodeSettings) -> tuple[np.ndarray, np.ndarray]:
-    """src int32[B, S] (pad_id-padded) → (sequences int32[B, K, max_len] best first, scores float32[B, K]).
-
-    Sequences exclude <bos>, include the first <eos> and hold pad_id after it (research/decoding.py).
-    """
-    run = self.compiled(settings, variables, src)
-    start = time.perf_counter()
-    seqs, scores = jax.device_get(run(variables, jnp.asarray(src, jnp.int32)))
-    self.seconds += time.perf_counter() - start
-    return np.asarray(seqs), np.asarray(scores)
-
-  def translate(self, variables: Any, sources: Sequence[np.ndarray], settings: DecodeSettings, *,
-                batch_size: int) -> tuple[list[np.ndarray], np.ndarray, float]:
-    """Decodes ragged source id sequences (no bos/eos) in fixed-shape batches.
-
-    Sentences are decoded in order of source length (similar lengths finish together, so the search's
-    early exit fires sooner) and returned in the input order.
-
-    Returns:
-      (best hypothesis per sentence as int32[n_i] ids without <eos>/pads, its score float32[N],
-       wall seconds of the searches, compilation excluded).
-    """
-    n = len(sources)
-    if n == 0:
-      return [], np.zeros((0,), np.float32), 0.0
-    lengths = np.array([len(s) for s in sources])
-    width = max(_SRC_MULTIPLE, -(-int(lengths.max()) // _SRC_MULTIPLE) * _SRC_MULTIPLE)
-    rows = min(batch_size, -(-n // _SRC_MULTIPLE) * _SRC_MULTIPLE)
-    order = np.argsort(lengths, kind="stable")
-    hyps: list[np.ndarray] = [np.zeros((0,), np.int32)] * n
-    scores = np.zeros((n,), np.float32)
-    before = self.seconds
-    for start in range(0, n, rows):
-      idx = order[start:start + rows]
-      src = np.full((rows, width), self.pad_id, np.int32)
-      src[:, 0] = self.eos_id  # spare rows get a 1-token source so no encoder sees an all-pad row
-      for r, i in enumerate(idx):
-        src[r, :] = self.pad_id
-        src[r, :len(sources[i])] = sources[i]
-      seqs, best = self.decode(variables, src, settings)
-      for r, i in enumerate(idx):
-        hyps[i] = np.asarray(bleu.strip_special(seqs[r, 0], eos_id=self.eos_id, drop_ids=(self.pad_id,)), np.int32)
-        scores[i] = best[r, 0]
-    return hyps, scores, self.seconds - before
 
 
 # ----------------------------------------------------------------------------------------------------
 # Configuration checks.
-
-
-def decode_settings(config: ConfigDict) -> dict[str, DecodeSettings]:
-  """config.decode → {method: DecodeSettings} for the methods evaluation runs, after range checks."""
-  d = config.get("decode") or ConfigDict()
-  methods = tuple(d.get("methods", ("greedy",)))
-  unknown = [m for m in methods if m not in METHODS]
-  if unknown or not methods:
-    raise UserError(f"config.decode.methods={methods} must be a non-empty subset of {METHODS}")
-  beam_size, max_len = int(d.get("beam_size", 1)), int(d.get("max_decode_len", 64))
-  alpha = float(d.get("length_penalty", 0.0))
-  if beam_size < 1:
-    raise UserError(f"config.decode.beam_size={beam_size} must be >= 1 (1 = greedy)")
-  if max_len < 1:
-    raise UserError(f"config.decode.max_decode_len={max_len} must be >= 1")
-  if not math.isfinite(alpha):
-    raise UserError(f"config.decode.length_penalty={alpha} must be a finite number (0 = off)")
-  out = {}
-  for m in methods:
-    out[m] = (DecodeSettings("greedy", 1, 0.0, max_len) if m == "greedy"
-              else DecodeSettings("beam", beam_size, alpha, max_len))
-  return out
 
 
 def _check_config(config: ConfigDict) -> None:
@@ -259,7 +106,7 @@ class Seq2SeqTask:
       if key not in info:
         raise UserError(f"dataset {config.dataset.name!r} gives no {key!r}; the seq2seq task needs a translation "
                         "or synthetic_seq dataset (research/data/translation.py, synthetic.py)")
-    decode_fns_for(registry.models.get(config.model_name))  # fail before training, not at the first evaluation
+    step_fns_for(registry.models.get(config.model_name))  # fail before training, not at the first evaluation
     self.info = info
     self.label_smoothing = float(config.get("label_smoothing", 0.0))
     self.settings = decode_settings(config)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from research import decoding
+from research.decoding import search as decoding
 from research.decoding import NEG_INF, beam_search, exhaustive_search, greedy_search, score_sequences
 
 # ----------------------------------------------------------------------------------------------------

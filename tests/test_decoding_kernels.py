@@ -13,7 +13,7 @@ import jax
 import pytest
 
 from experiments.benchmarks import decoding_kernels as dk
-from research import decoding
+from research.decoding import search as decoding
 from tests.test_decoding import markov_cache, markov_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -151,7 +151,7 @@ def test_step_fn_matches_teacher_forcing(batch, variables):
 
 
 def test_beam_search_scores_equal_teacher_forced_log_probs(batch, variables):
-  """research/decoding.py drives the LSTM through step_fn and gathers its (c, h) cache with the beams:
+  """research/decoding/search.py drives the LSTM through step_fn and gathers its (c, h) cache with the beams:
   each returned hypothesis' score must be its log-probability under the teacher-forced model."""
   from research.decoding import beam_search
   max_len, k = 6, 2

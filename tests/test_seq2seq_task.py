@@ -17,6 +17,7 @@ from configs import seq2seq
 from research import decoding
 from research import seq2seq_task as task_lib
 from research.config import override
+from research.decoding import decoder as decoder_lib
 from research.errors import UserError
 from research.train import Trainer
 
@@ -70,12 +71,12 @@ def test_decoded_ids_match_a_direct_greedy_search(trained):
   source = trainer.eval_sources["test"]
   sources = list(source.columns["src"][:11])  # not a multiple of 8: exercises the spare rows
   decoder = trainer.task.decoder(trainer.model)
-  settings = task_lib.DecodeSettings("greedy", 1, 0.0, 20)
+  settings = decoder_lib.DecodeSettings("greedy", 1, 0.0, 20)
   hyps, scores, seconds = decoder.translate(variables, sources, settings, batch_size=8)
   assert seconds > 0
   for i in (0, 5, 10):
     src = jnp.asarray(sources[i][None, :], jnp.int32)
-    step_fn, cache = task_lib.decode_fns_for(trainer.model)(trainer.model, variables, src, 20)
+    step_fn, cache = decoder_lib.step_fns_for(trainer.model)(trainer.model, variables, src, 20)
     seqs, direct = decoding.greedy_search(step_fn, cache, batch_size=1, max_len=20, bos_id=1, eos_id=2)
     expected = [t for t in np.asarray(seqs[0]).tolist() if t != 0]
     expected = expected[:expected.index(2)] if 2 in expected else expected
@@ -171,10 +172,10 @@ class _CountingModel(nn.Module):
 
 def test_methods_protocol_decodes_any_model():
   model = _CountingModel()
-  assert task_lib.decode_fns_for(model) is task_lib._method_decode_fns
-  decoder = task_lib.Decoder(model, bos_id=1, eos_id=2, pad_id=0)
+  assert decoder_lib.step_fns_for(model) is decoder_lib.method_step_fns
+  decoder = decoder_lib.Decoder(model, bos_id=1, eos_id=2, pad_id=0)
   sources = [np.full(n, 6, np.int32) for n in (3, 1, 2)]
-  for settings in (task_lib.DecodeSettings("greedy", 1, 0.0, 6), task_lib.DecodeSettings("beam", 2, 0.6, 6)):
+  for settings in (decoder_lib.DecodeSettings("greedy", 1, 0.0, 6), decoder_lib.DecodeSettings("beam", 2, 0.6, 6)):
     hyps, _, _ = decoder.translate({}, sources, settings, batch_size=8)
     assert [h.tolist() for h in hyps] == [[4, 5, 6], [4], [4, 5]]
 
@@ -183,4 +184,4 @@ def test_methods_protocol_decodes_any_model():
       return src
 
   with pytest.raises(UserError, match="cannot be decoded"):
-    task_lib.decode_fns_for(NoDecoding())
+    decoder_lib.step_fns_for(NoDecoding())

@@ -29,7 +29,7 @@ import jax
 from experiments.attention import common
 from experiments.seq2seq import common as s2s
 from research import cli
-from research.seq2seq_task import Decoder, DecodeSettings
+from research.decoding.decoder import Decoder, DecodeSettings
 from research.train import Trainer
 
 MODELS = s2s.BIBLE_MODELS

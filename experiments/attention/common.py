@@ -25,8 +25,8 @@ from ml_collections import ConfigDict
 from configs import attention as attention_config
 from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
 from research.config import override
+from research.decoding.decoder import Decoder, DecodeSettings
 from research.metric_writers import read_metrics
-from research.seq2seq_task import Decoder, DecodeSettings
 from research.train import Trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

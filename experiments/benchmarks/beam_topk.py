@@ -35,7 +35,7 @@ import json
 import jax
 
 from experiments.benchmarks import decoding as bench
-from research import decoding
+from research.decoding import search as decoding
 
 CANDIDATES = {"two_stage": (decoding.top_candidates_two_stage, jax.lax.top_k),
               "two_stage_padded": (decoding.top_candidates_two_stage, decoding.top_k_padded),

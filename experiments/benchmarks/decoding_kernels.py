@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from experiments.benchmarks.decoding import LSTMDecoderStep
-from research import decoding
+from research.decoding import search as decoding
 
 # An H100 SXM (80 GB) as XLA's GPU compiler sees it: stream_executor.GpuTargetConfigProto, from NVIDIA's published
 # figures (132 SMs, 228 KiB shared memory per SM of which 227 KiB per block opt-in, 50 MiB L2, 3.35 TB/s,

@@ -34,7 +34,7 @@ import numpy as np
 from experiments.seq2seq import common
 from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, table, train, variables_of
 from research import cli
-from research.seq2seq_task import DecodeSettings
+from research.decoding.decoder import DecodeSettings
 
 BEAMS = (1, 2, 3, 5, 10)
 ALPHAS = (0.0, 0.6)

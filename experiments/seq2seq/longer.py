@@ -31,9 +31,9 @@ from experiments.seq2seq import common
 from experiments.seq2seq.common import BUCKETS, bleu_by_bucket, bucket_name, table, train, variables_of
 from research import cli
 from research.config import override
+from research.decoding.decoder import DecodeSettings
 from research.errors import UserError
 from research.metric_writers import read_metrics
-from research.seq2seq_task import DecodeSettings
 from research.train import Trainer
 
 MODEL = "lstm"

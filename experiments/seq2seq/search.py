@@ -29,7 +29,7 @@ from configs import seq2seq
 from experiments.seq2seq.common import table, train
 from research import cli
 from research.checkpoint import load_state
-from research.seq2seq_task import DecodeSettings
+from research.decoding.decoder import DecodeSettings
 
 TOLERANCE = 1e-4  # float32 sums of the same log-probs in different orders differ by ~1e-6
 

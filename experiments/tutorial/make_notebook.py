@@ -14,7 +14,7 @@ CELLS = [
 
 1. the **quickstart**: an MLP on scikit-learn's digits through the one training loop;
 2. a tiny **seq2seq** model that learns to reverse sequences, decoded with greedy and **beam search**
-   (`research/decoding.py`, one `lax.while_loop`);
+   (`research/decoding/search.py`, one `lax.while_loop`);
 3. a tiny **LDA** topic model fitted by collapsed Gibbs sampling in JAX on the Griffiths & Steyvers bars.
 
 Set `TUTORIAL_QUICK=1` to run everything at toy sizes (that is what the test suite does)."""),

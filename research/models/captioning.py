@@ -16,7 +16,7 @@ pushes the model to look at every cell over the course of a caption.
     (logits float32[B, T, V], alphas float32[B, T, L]);
 alphas[b, t] is the attention used to predict token t (uniform 1/L for 'show_tell', which has none).
 
-Decoding contract (research/decoding.py): `decode_fns(model, variables, image)` →
+Decoding contract (research/decoding/search.py): `decode_fns(model, variables, image)` →
 (step_fn, cache) with cache {'c', 'h': [B, H], 'feats': [B, L, D], 'proj': [B, L, A], 'alpha': [B, L]};
 'alpha' holds the attention of the last step, for plots.
 
@@ -207,5 +207,5 @@ class ShowAttendTell(Captioner):
 
 
 def decode_fns(model: nn.Module, variables: Any, image: Array):
-  """(step_fn, initial cache) for research/decoding.py's searches."""
+  """(step_fn, initial cache) for research/decoding/search.py's searches."""
   return make_step_fn(model, variables), model.apply(variables, image, method="init_cache")

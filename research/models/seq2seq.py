@@ -12,7 +12,7 @@ order and, with the carry frozen, leave the zero initial state untouched — no 
 is needed. The decoder is causal, so pads after a target's <eos> cannot affect earlier positions; the
 loss masks them out (research/losses.py).
 
-Decoding contract (research/decoding.py):
+Decoding contract (research/decoding/search.py):
     step_fn, cache = decode_fns(model, variables, src)   # = make_step_fn(...), init_decode_cache(...)
     log_probs, cache = step_fn(tokens, cache)            # tokens int32[B] → float32[B, V]
 The cache is {'c', 'h': float32[B, L, H]} (batch first on every leaf, so beam search can gather it).
@@ -281,5 +281,5 @@ def make_step_fn(model: nn.Module, variables: Any) -> StepFn:
 
 def decode_fns(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
                src_mask: Array | None = None) -> tuple[StepFn, Cache]:
-  """(step_fn, initial cache) for research/decoding.py's searches: `make_step_fn` + `init_decode_cache`."""
+  """(step_fn, initial cache) for research/decoding/search.py's searches: `make_step_fn` + `init_decode_cache`."""
   return make_step_fn(model, variables), init_decode_cache(model, variables, src, max_len, src_mask)

@@ -1,4 +1,4 @@
-"""Greedy, beam and exhaustive search over one decoding contract.
+"""Greedy, beam, sampling and exhaustive search over one decoding contract.
 
 Every decoder drives a model through
 
@@ -17,8 +17,15 @@ Conventions shared by all three decoders, so their outputs can be compared one t
 * Completion rule: a hypothesis is complete when it emits `eos_id`, or when it reaches `max_len`
   tokens without one (it then counts as finished, without an eos).
 * Score: summed log-probability of the generated tokens (eos included), divided by the length penalty
-  `((5 + length) / 6) ** alpha` (Wu et al. 2016) when `alpha = length_penalty != 0`; `length` counts
-  the generated tokens, eos included.
+  `((5 + length) / 6) ** alpha` (Wu et al. 2016; `length_penalty_type='power'`: `length ** alpha`) when
+  `alpha = length_penalty != 0`; `length` counts the generated tokens, eos included.
+* Logit processing, the same in every decoder (`_process_log_probs`): `no_repeat_ngram_size = n > 0` bans
+  any token that would repeat an n-gram of the row's output so far; `prefix` int32[B, P] (with optional
+  `prefix_lengths` int32[B]) forces the first tokens of each output, which the sequences then include and
+  the scores do not count (a forced token has log-prob 0).
+* Sampling (`temperature_sample`) draws `num_samples` outputs per item from softmax(log_probs / temperature)
+  after top-k / top-p filtering, folded into the batch like beams; beam search returns its n best
+  (`num_return_sequences`) best first with their scores.
 * A hypothesis whose summed log-probability is ≤ NEG_INF / 2 is impossible (the model gave one of its
   tokens probability ~0). When fewer than `beam_size` possible hypotheses exist, the spare slots hold
   score NEG_INF and a sequence of `pad_id`s.
@@ -99,9 +106,97 @@ def _gather_flat_beams(tree: PyTree, beam_indices: jax.Array, batch_size: int, b
   return jax.tree_util.tree_map(flatten_beam_dim, gather_beams(unflat, beam_indices))
 
 
-def length_penalty_factor(length: jax.Array, alpha: float) -> jax.Array:
-  """((5 + length) / 6) ** alpha: the divisor of a summed log-probability; 1 when alpha == 0."""
-  return ((5.0 + jnp.asarray(length, jnp.float32)) / 6.0) ** alpha
+# Length penalties: the divisor of a summed log-probability, a function of the hypothesis length (tokens, eos
+# included) and alpha. Both are monotone in the length for any alpha, which beam search's early stop relies on.
+#   'gnmt':  ((5 + length) / 6) ** alpha — Wu et al. 2016; t5x's `brevity_penalty` is the same function.
+#   'power': length ** alpha — Hugging Face `generate`'s `length_penalty` (alpha = 1: mean log-prob per token).
+LENGTH_PENALTIES = ("gnmt", "power")
+
+
+def length_penalty_factor(length: jax.Array, alpha: float, kind: str = "gnmt") -> jax.Array:
+  """The divisor of a summed log-probability for `length` generated tokens (see LENGTH_PENALTIES); 1 when alpha == 0."""
+  length = jnp.asarray(length, jnp.float32)
+  if kind == "gnmt":
+    return ((5.0 + length) / 6.0) ** alpha
+  if kind == "power":
+    return jnp.maximum(length, 1.0) ** alpha
+  raise ValueError(f"length_penalty_type={kind!r} must be one of {LENGTH_PENALTIES}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Logit processing shared by every decoder: n-gram blocking and forced prefixes. Both act on the normalised
+# log-probs before a decoder picks, so greedy, beam and sampling obey them alike.
+
+
+def banned_ngram_mask(history: jax.Array, t: jax.Array, ngram_size: int, vocab_size: int) -> jax.Array:
+  """Tokens that would repeat an n-gram of the history: bool[R, V].
+
+  history: int32[R, L], row r's tokens so far at positions < t (later positions are ignored); t: int32[].
+  Token v is banned for row r when the n - 1 last tokens followed by v already occur in the row's history
+  (Hugging Face's `no_repeat_ngram_size`; n = 1 bans every token already emitted). The bos token is not part
+  of the history; forced prefix tokens are.
+  """
+  rows, length = history.shape
+  n = int(ngram_size)
+  row_index = jnp.arange(rows)[:, None]
+  if n == 1:
+    seen = (jnp.arange(length) < t)[None, :]
+    return jnp.zeros((rows, vocab_size), jnp.int32).at[row_index, history].max(
+        jnp.broadcast_to(seen, history.shape).astype(jnp.int32)) > 0
+  m = n - 1  # the context length of an n-gram
+  if length <= m:
+    return jnp.zeros((rows, vocab_size), bool)
+  last = jax.lax.dynamic_slice_in_dim(history, jnp.clip(t - m, 0, length - m), m, axis=1)  # [R, m]
+  starts = length - m  # n-gram j spans positions j .. j + m, its last token history[:, j + m]
+  match = jnp.ones((rows, starts), bool)
+  for i in range(m):
+    match &= history[:, i:i + starts] == last[:, i:i + 1]
+  # Only n-grams whose last token is already emitted count, and only once a full context exists.
+  match &= ((jnp.arange(starts) + m < t) & (t >= m))[None, :]
+  return jnp.zeros((rows, vocab_size), jnp.int32).at[row_index, history[:, m:]].max(match.astype(jnp.int32)) > 0
+
+
+def _check_prefix(prefix: jax.Array | None, prefix_lengths: jax.Array | None, batch_size: int
+                  ) -> tuple[jax.Array, jax.Array] | None:
+  """(prefix int32[B, P], lengths int32[B]) or None; lengths default to P."""
+  if prefix is None:
+    if prefix_lengths is not None:
+      raise ValueError("prefix_lengths given without a prefix")
+    return None
+  prefix = jnp.asarray(prefix, jnp.int32)
+  if prefix.ndim != 2 or prefix.shape[0] != batch_size or prefix.shape[1] < 1:
+    raise ValueError(f"prefix must be int32[B={batch_size}, P >= 1], got shape {prefix.shape}")
+  if prefix_lengths is None:
+    lengths = jnp.full((batch_size,), prefix.shape[1], jnp.int32)
+  else:
+    lengths = jnp.asarray(prefix_lengths, jnp.int32)
+    if lengths.shape != (batch_size,):
+      raise ValueError(f"prefix_lengths must be int32[B={batch_size}], got shape {lengths.shape}")
+  return prefix, lengths
+
+
+def _process_log_probs(log_probs: jax.Array, t: jax.Array, history: jax.Array, *, no_repeat_ngram_size: int,
+                       prefix: tuple[jax.Array, jax.Array] | None) -> jax.Array:
+  """Cleaned log_probs [R, V] with banned n-grams at NEG_INF and, while t < prefix length, the prefix token forced
+  (log-prob 0, every other token NEG_INF: a forced token adds nothing to a score). prefix rows match R."""
+  log_probs = _clean_log_probs(log_probs)
+  vocab_size = log_probs.shape[-1]
+  if no_repeat_ngram_size > 0:
+    banned = banned_ngram_mask(history, t, no_repeat_ngram_size, vocab_size)
+    log_probs = jnp.where(banned, NEG_INF, log_probs)
+  if prefix is not None:
+    tokens, lengths = prefix
+    forced = jax.lax.dynamic_index_in_dim(tokens, jnp.minimum(t, tokens.shape[1] - 1), axis=1, keepdims=False)
+    one_hot = jnp.where(jnp.arange(vocab_size)[None, :] == forced[:, None], 0.0, NEG_INF)
+    log_probs = jnp.where((t < lengths)[:, None], one_hot, log_probs)
+  return log_probs
+
+
+def _check_ngram_size(no_repeat_ngram_size: int) -> int:
+  if isinstance(no_repeat_ngram_size, bool) or not isinstance(no_repeat_ngram_size, (int, np.integer)) or \
+      no_repeat_ngram_size < 0:
+    raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0 = off), got {no_repeat_ngram_size!r}")
+  return int(no_repeat_ngram_size)
 
 
 def _vocab_size(step_fn: StepFn, cache: PyTree, batch_size: int, rows: int) -> int:
@@ -181,24 +276,30 @@ def _clean_log_probs(log_probs: jax.Array) -> jax.Array:
 
 
 def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: int, bos_id: int, eos_id: int,
-                  pad_id: int = 0, unroll: int | None = None) -> tuple[jax.Array, jax.Array]:
+                  pad_id: int = 0, no_repeat_ngram_size: int = 0, prefix: jax.Array | None = None,
+                  prefix_lengths: jax.Array | None = None, unroll: int | None = None) -> tuple[jax.Array, jax.Array]:
   """Takes the most likely token at every step until eos or `max_len` tokens.
 
   Args:
     step_fn: the decoding contract (see module docstring).
     cache: pytree, leaves [B, ...].
     batch_size: B.
-    max_len: T, the most tokens generated per row (eos included).
+    max_len: T, the most tokens generated per row (eos included, prefix included).
     bos_id, eos_id: start and end tokens.
     pad_id: written after eos (default 0).
+    no_repeat_ngram_size: n > 0 never emits an n-gram twice in a row (`banned_ngram_mask`); 0 = off.
+    prefix: optional int32[B, P]: the first tokens of each output are forced (decoding continues after them).
+    prefix_lengths: optional int32[B]: row b forces only its first prefix_lengths[b] tokens (default P).
     unroll: decoding steps per loop iteration (see the module docstring); None: `default_unroll()`.
 
   Returns:
-    sequences: int32[B, T], bos excluded, eos included, pad after it.
-    scores: float32[B], summed log-probability of the generated tokens (eos included).
+    sequences: int32[B, T], bos excluded, prefix and eos included, pad after eos.
+    scores: float32[B], summed log-probability of the generated tokens after the prefix (eos included).
   """
   _vocab_size(step_fn, cache, batch_size, batch_size)  # checks shapes before tracing the loop
   unroll = _resolve_unroll(unroll)
+  ngram = _check_ngram_size(no_repeat_ngram_size)
+  forced = _check_prefix(prefix, prefix_lengths, batch_size)
 
   def cond(carry):
     t, _, _, _, done, _ = carry
@@ -207,7 +308,8 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
   def body(carry):
     t, prev, seqs, scores, done, cache = carry
     log_probs, cache = step_fn(prev, cache)
-    token_lp, token = _greedy_pick(_clean_log_probs(log_probs))
+    log_probs = _process_log_probs(log_probs, t, seqs, no_repeat_ngram_size=ngram, prefix=forced)
+    token_lp, token = _greedy_pick(log_probs)
     token = jnp.where(done, pad_id, token)
     scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)  # steps past max_len only unroll
     seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
@@ -250,6 +352,123 @@ def _repeat(body: Callable[[Any], Any], times: int) -> Callable[[Any], Any]:
       carry = body(carry)
     return carry
   return repeated
+
+
+# ----------------------------------------------------------------------------------------------------
+# Temperature sampling.
+
+
+def filter_logits(logits: jax.Array, *, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+  """Keeps the tokens sampling may draw, others at -inf: logits float32[R, V] → float32[R, V].
+
+  top_k > 0 keeps the k largest logits of each row (ties with the k-th are kept too); top_p < 1 keeps the
+  smallest set of most likely tokens whose probability reaches top_p (nucleus sampling, Holtzman et al. 2019;
+  the most likely token always stays, ties with the last kept one too). Both filters, when both are set, apply
+  in that order, as in Hugging Face `generate`.
+  """
+  if top_k > 0 and top_k < logits.shape[-1]:
+    kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+    logits = jnp.where(logits >= kth, logits, -jnp.inf)
+  if top_p < 1.0:
+    ordered = -jnp.sort(-logits, axis=-1)  # descending
+    probs = jax.nn.softmax(ordered, axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    kept = jnp.maximum(jnp.sum(mass_before < top_p, axis=-1, keepdims=True), 1)  # [R, 1]
+    cutoff = jnp.take_along_axis(ordered, kept - 1, axis=-1)
+    logits = jnp.where(logits >= cutoff, logits, -jnp.inf)
+  return logits
+
+
+def draw_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
+  """One token per row from softmax(logits): logits float32[R, V] (-inf = never) → int32[R].
+
+  By inverting the cumulative distribution with one uniform number per row, rather than Gumbel noise over all
+  V entries (jax.random.categorical): R instead of R·V random numbers and no logarithms, which is most of the
+  cost of a sampling step on a CPU.
+  """
+  weights = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+  cdf = jnp.cumsum(weights, axis=-1)
+  threshold = jax.random.uniform(key, (logits.shape[0], 1), jnp.float32) * cdf[:, -1:]
+  token = jnp.sum(cdf <= threshold, axis=-1)
+  # u · total can round up to total: fall back to the last token of non-zero weight, never a filtered one.
+  last = logits.shape[-1] - 1 - jnp.argmax(weights[:, ::-1] > 0, axis=-1)
+  return jnp.minimum(token, last).astype(jnp.int32)
+
+
+def temperature_sample(step_fn: StepFn, cache: PyTree, rng: jax.Array, *, batch_size: int, max_len: int,
+                       bos_id: int, eos_id: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                       num_samples: int = 1, pad_id: int = 0, no_repeat_ngram_size: int = 0,
+                       prefix: jax.Array | None = None, prefix_lengths: jax.Array | None = None,
+                       unroll: int | None = None) -> tuple[jax.Array, jax.Array]:
+  """Ancestral sampling from softmax(log_probs / temperature), filtered by top-k / top-p, in one while_loop.
+
+  The `num_samples` samples of an item are folded into the batch (step_fn sees B·N rows, the N rows of an item
+  adjacent, as beams are), so one loop draws them all. Step t draws with `fold_in(rng, t)`: the same key gives
+  the same samples whatever `unroll`, and a different key independent ones.
+
+  Args:
+    step_fn: the decoding contract; called on [B * N] rows.
+    cache: pytree, leaves [B, ...]; repeated to [B * N, ...].
+    rng: a jax.random key.
+    batch_size: B.
+    max_len: T, the most tokens per sample (eos and prefix included).
+    bos_id, eos_id: start and end tokens.
+    temperature: > 0 divides the log-probs before sampling (→ 0: greedy); exactly 0 takes the argmax, i.e.
+      `greedy_search`.
+    top_k, top_p: filters of `filter_logits` (0 / 1.0 = off).
+    num_samples: N samples per item.
+    pad_id: written after eos (default 0).
+    no_repeat_ngram_size, prefix, prefix_lengths: as in `greedy_search`.
+    unroll: decoding steps per loop iteration (see the module docstring); None: `default_unroll()`.
+
+  Returns:
+    sequences: int32[B, N, T], bos excluded, prefix and eos included, pad after eos.
+    scores: float32[B, N], the MODEL's summed log-probability of each sample's tokens after the prefix (before
+      temperature and filtering), so samples can be ranked as beam hypotheses are.
+  """
+  if not (isinstance(temperature, (int, float, np.floating)) and np.isfinite(temperature) and temperature >= 0):
+    raise ValueError(f"temperature={temperature!r} must be a finite number >= 0 (0 = greedy)")
+  if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
+    raise ValueError(f"top_k={top_k!r} must be an int >= 0 (0 = off)")
+  if not 0.0 < float(top_p) <= 1.0:
+    raise ValueError(f"top_p={top_p!r} must be in (0, 1] (1 = off)")
+  if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+    raise ValueError(f"num_samples={num_samples!r} must be an int >= 1")
+  rows = batch_size * num_samples
+  _vocab_size(step_fn, cache, batch_size, rows)
+  unroll = _resolve_unroll(unroll)
+  ngram = _check_ngram_size(no_repeat_ngram_size)
+  forced = _check_prefix(prefix, prefix_lengths, batch_size)
+  if forced is not None:
+    forced = expand_to_beams(forced, num_samples)
+
+  def pick(log_probs, t):
+    if temperature == 0:
+      return _greedy_pick(log_probs)[1]
+    logits = filter_logits(log_probs / temperature, top_k=int(top_k), top_p=float(top_p))
+    return draw_categorical(jax.random.fold_in(rng, t), logits)
+
+  def cond(carry):
+    t, _, _, _, done, _ = carry
+    return (t < max_len) & ~jnp.all(done)
+
+  def body(carry):
+    t, prev, seqs, scores, done, cache = carry
+    log_probs, cache = step_fn(prev, cache)
+    log_probs = _process_log_probs(log_probs, t, seqs, no_repeat_ngram_size=ngram, prefix=forced)
+    token = pick(log_probs, t)
+    token_lp = jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0]
+    token = jnp.where(done, pad_id, token)
+    scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)
+    seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
+    return t + 1, token, seqs, scores, done | (token == eos_id), cache
+
+  init = (jnp.int32(0), jnp.full((rows,), bos_id, jnp.int32),
+          jnp.full((rows, max_len + unroll - 1), pad_id, jnp.int32), jnp.zeros((rows,), jnp.float32),
+          jnp.zeros((rows,), bool), expand_to_beams(cache, num_samples))
+  _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, _repeat(body, unroll), init)
+  return (unflatten_beam_dim(seqs[:, :max_len], batch_size, num_samples),
+          unflatten_beam_dim(scores, batch_size, num_samples))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -372,8 +591,10 @@ def top_candidates_two_stage(live_logprobs: jax.Array, log_probs: jax.Array, num
 
 
 def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int, bos_id: int,
-                eos_id: int, length_penalty: float = 0.0, pad_id: int = 0, unroll: int | None = None
-                ) -> tuple[jax.Array, jax.Array]:
+                eos_id: int, length_penalty: float = 0.0, length_penalty_type: str = "gnmt", pad_id: int = 0,
+                no_repeat_ngram_size: int = 0, prefix: jax.Array | None = None,
+                prefix_lengths: jax.Array | None = None, num_return_sequences: int | None = None,
+                unroll: int | None = None) -> tuple[jax.Array, jax.Array]:
   """Beam search in one `lax.while_loop` with fixed shapes.
 
   Each step expands the K live beams by all V tokens and ranks the K·V candidates by summed log-prob.
@@ -399,25 +620,43 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     beam_size: K ≥ 1.
     max_len: T, the most tokens generated per hypothesis (eos included).
     bos_id, eos_id: start and end tokens.
-    length_penalty: alpha in ((5 + length) / 6) ** alpha; 0 ranks by summed log-prob.
+    length_penalty: alpha of the length penalty; 0 ranks by summed log-prob.
+    length_penalty_type: 'gnmt' ((5 + length) / 6) ** alpha, as t5x's brevity penalty) or 'power'
+      (length ** alpha, as Hugging Face); see LENGTH_PENALTIES. The length counts all tokens, prefix included.
     pad_id: written after eos and in empty slots (default 0).
+    no_repeat_ngram_size: n > 0: no hypothesis contains an n-gram twice (`banned_ngram_mask`); 0 = off.
+    prefix: optional int32[B, P]: every hypothesis of item b starts with these tokens (forced, log-prob 0).
+    prefix_lengths: optional int32[B]: item b forces only its first prefix_lengths[b] tokens (default P).
+    num_return_sequences: N ≤ K: return only the N best hypotheses (the n-best list); None = all K.
     unroll: decoding steps per loop iteration (see the module docstring); None: `default_unroll()`.
 
   Returns:
-    sequences: int32[B, K, T], best first; bos excluded, eos included, pad after eos.
-    scores: float32[B, K], summed log-probs divided by the length penalty; NEG_INF for empty slots.
+    sequences: int32[B, N, T], best first; bos excluded, prefix and eos included, pad after eos.
+    scores: float32[B, N], summed log-probs (of the tokens after the prefix) divided by the length penalty;
+      NEG_INF for empty slots.
   """
   vocab_size = _vocab_size(step_fn, cache, batch_size, batch_size * beam_size)
   if vocab_size < 2:
     raise ValueError(f"beam_search needs a vocabulary of at least 2 tokens, got V={vocab_size}")
+  if length_penalty_type not in LENGTH_PENALTIES:
+    raise ValueError(f"length_penalty_type={length_penalty_type!r} must be one of {LENGTH_PENALTIES}")
+  num_return = beam_size if num_return_sequences is None else int(num_return_sequences)
+  if not 1 <= num_return <= beam_size:
+    raise ValueError(f"num_return_sequences={num_return_sequences} must be in [1, beam_size={beam_size}]")
+  ngram = _check_ngram_size(no_repeat_ngram_size)
+  forced = _check_prefix(prefix, prefix_lengths, batch_size)
+  if forced is not None:  # one copy per beam row, as the cache
+    forced = expand_to_beams(forced, beam_size)
   unroll = _resolve_unroll(unroll)
+
+  def penalty(length):
+    return length_penalty_factor(length, length_penalty, length_penalty_type)
   # unroll - 1 spare positions take the tokens of steps run past max_len; they are cut off at the end.
   buffer_len = max_len + unroll - 1
   num_candidates = 2 * beam_size  # ≤ K·V since V ≥ 2
 
   def best_final_penalty(cur_index):
-    return jnp.maximum(length_penalty_factor(cur_index + 1, length_penalty),
-                       length_penalty_factor(max_len, length_penalty))
+    return jnp.maximum(penalty(cur_index + 1), penalty(max_len))
 
   def cond(state: BeamState) -> jax.Array:
     live_valid = state.live_logprobs > NEG_INF / 2
@@ -433,7 +672,9 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     prev_token = jax.lax.dynamic_index_in_dim(state.live_seqs, jnp.maximum(t - 1, 0), axis=2, keepdims=False)
     prev_token = jnp.where(t == 0, bos_id, prev_token)  # [B, K]
     log_probs, new_cache = step_fn(flatten_beam_dim(prev_token), state.cache)
-    log_probs = unflatten_beam_dim(_clean_log_probs(log_probs), batch_size, beam_size)  # [B, K, V]
+    log_probs = _process_log_probs(log_probs, t, flatten_beam_dim(state.live_seqs), no_repeat_ngram_size=ngram,
+                                   prefix=forced)
+    log_probs = unflatten_beam_dim(log_probs, batch_size, beam_size)  # [B, K, V]
 
     top_logprobs, parent, token = _top_candidates(state.live_logprobs, log_probs, num_candidates)  # [B, 2K] each
     top_seqs = gather_beams(state.live_seqs, parent)
@@ -447,7 +688,7 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
     # candidates: a slice of top_k's output stops XLA's CPU compiler from using its top-k kernel (a full sort of
     # the K·V candidates instead, 16x slower beam search).
     newly_finished = complete & kept & valid & (t < max_len)
-    new_scores = jnp.where(newly_finished, top_logprobs / length_penalty_factor(t + 1, length_penalty), -jnp.inf)
+    new_scores = jnp.where(newly_finished, top_logprobs / penalty(t + 1), -jnp.inf)
 
     # Finished set: best K of (old finished, newly finished); empty slots score -inf, below every real score.
     all_scores = jnp.concatenate([state.finished_scores, new_scores], axis=1)  # [B, 3K]
@@ -478,7 +719,7 @@ def beam_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: i
   finished = final.finished_scores > -jnp.inf
   sequences = jnp.where(finished[:, :, None], final.finished_seqs[:, :, :max_len], pad_id)
   scores = jnp.where(finished, final.finished_scores, NEG_INF)
-  return sequences, scores
+  return sequences[:, :num_return], scores[:, :num_return]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -493,7 +734,7 @@ def sequence_lengths(sequences: jax.Array, eos_id: int) -> jax.Array:
 
 
 def score_sequences(step_fn: StepFn, cache: PyTree, sequences: jax.Array, *, bos_id: int, eos_id: int,
-                    length_penalty: float = 0.0) -> jax.Array:
+                    length_penalty: float = 0.0, length_penalty_type: str = "gnmt") -> jax.Array:
   """Scores given hypotheses by feeding them through step_fn (teacher forcing), with the decoders' rule.
 
   Tokens after the first eos are ignored. Log-probs are summed left to right in float32, as the decoders
@@ -504,7 +745,7 @@ def score_sequences(step_fn: StepFn, cache: PyTree, sequences: jax.Array, *, bos
     cache: pytree, leaves [B, ...]; repeated N times per item.
     sequences: int32[B, N, T], bos excluded.
     bos_id, eos_id: start and end tokens.
-    length_penalty: alpha, as in `beam_search`.
+    length_penalty, length_penalty_type: as in `beam_search`.
 
   Returns:
     float32[B, N]: summed log-probs divided by the length penalty, or NEG_INF for an impossible one.
@@ -523,12 +764,13 @@ def score_sequences(step_fn: StepFn, cache: PyTree, sequences: jax.Array, *, bos
 
   init = (expand_to_beams(cache, num), jnp.zeros((flat.shape[0],), jnp.float32))
   (_, total), _ = jax.lax.scan(step, init, (jnp.arange(max_len), inputs.T, flat.T))
-  scores = jnp.where(total > NEG_INF / 2, total / length_penalty_factor(lengths, length_penalty), NEG_INF)
+  scores = jnp.where(total > NEG_INF / 2, total / length_penalty_factor(lengths, length_penalty, length_penalty_type),
+                     NEG_INF)
   return scores.reshape(batch_size, num)
 
 
 def exhaustive_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_size: int, max_len: int,
-                      bos_id: int, eos_id: int, length_penalty: float = 0.0,
+                      bos_id: int, eos_id: int, length_penalty: float = 0.0, length_penalty_type: str = "gnmt",
                       pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
   """The notes' "exhaustive search": scores every one of the |V|^T token sequences and keeps the best K.
 
@@ -555,7 +797,8 @@ def exhaustive_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, beam_s
   num = all_seqs.shape[0]
 
   seqs = jnp.broadcast_to(jnp.asarray(all_seqs), (batch_size, num, max_len))
-  scores = score_sequences(step_fn, cache, seqs, bos_id=bos_id, eos_id=eos_id, length_penalty=length_penalty)
+  scores = score_sequences(step_fn, cache, seqs, bos_id=bos_id, eos_id=eos_id, length_penalty=length_penalty,
+                          length_penalty_type=length_penalty_type)
   valid = scores > NEG_INF / 2
   k = min(beam_size, num)
   _, best = jax.lax.top_k(jnp.where(valid, scores, -jnp.inf), k)
