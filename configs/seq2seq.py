@@ -40,6 +40,7 @@ from __future__ import annotations
 from ml_collections import ConfigDict
 
 from research.config import base_config, parse_arg
+from research.decoding.decoder import decode_config
 from research.errors import UserError
 
 SYNTHETIC = ("copy", "reverse", "sort", "addition")
@@ -94,15 +95,17 @@ def get_config(arg: str | None = None) -> ConfigDict:
   ))
   config.label_smoothing = 0.1       # ε of the smoothed target (0 = plain cross-entropy)
 
-  config.decode = ConfigDict(dict(
-      methods=("greedy", "beam"),    # searches run at evaluation: greedy and/or beam (research/decoding/search.py)
+  # The search fields (sampling, n-best, n-gram blocking, length-penalty type) and their defaults are
+  # research/decoding/decoder.py's decode_config(); e.g. --config.decode.method=sample --config.decode.top_p=0.9.
+  config.decode = decode_config(
+      methods=("greedy", "beam"),    # searches run at evaluation: greedy, beam and/or sample
       beam_size=3,                   # the notes' k = 3 (1 = greedy)
       length_penalty=0.6,            # α of ((5 + len) / 6) ** α; 0 = raw summed log-probabilities
       max_decode_len=80,             # output tokens (eos included) before giving up on <eos>
       num_sentences=-1,              # decode the first N sentences of each split (-1 = all, 0 = none)
       splits=("test",),              # which eval splits are decoded and BLEU-scored
       bleu_tokenize="13a",           # sacrebleu-compatible tokenization of hypotheses and references
-  ))
+  )
 
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 3e-3  # small LSTM, short budget: a high constant rate, then cosine decay

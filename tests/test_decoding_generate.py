@@ -248,3 +248,19 @@ def test_num_return_sequences_range():
   with pytest.raises(ValueError, match="num_return_sequences"):
     S.beam_search(markov_step(random_table(4, 0)), cache_for(2), batch_size=2, beam_size=2, max_len=3, bos_id=BOS,
                   eos_id=EOS, num_return_sequences=3)
+
+
+def test_draw_categorical_frequencies_across_blocks():
+  """The two-level inversion over blocks of 32 draws each of V = 150 tokens (5 blocks, the last one partial, some
+  blocks without any allowed token) at its probability, within 5 binomial standard deviations."""
+  vocab, n = 150, 200_000
+  logits = np.random.default_rng(1).normal(size=vocab).astype(np.float32)
+  logits[32:64] = -np.inf  # a whole block that can never be drawn
+  logits[::7] = -np.inf
+  p = np.exp(logits.astype(np.float64) - logits[np.isfinite(logits)].max())
+  p /= p.sum()
+  tokens = np.asarray(jax.jit(S.draw_categorical)(jax.random.key(5), jnp.broadcast_to(jnp.asarray(logits),
+                                                                                     (n, vocab))))
+  counts = np.bincount(tokens, minlength=vocab)
+  assert np.all(counts[p == 0] == 0)
+  assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1e-9)

@@ -35,7 +35,9 @@ def _config(**overrides):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("s2s") / "run")
-  trainer = Trainer(_config(), workdir)
+  # Sampling too (4 draws per sentence from the top 3 tokens, the best-scored one counts).
+  trainer = Trainer(_config(**{"decode.methods": ("greedy", "beam", "sample"), "decode.num_samples": 4,
+                               "decode.top_k": 3}), workdir)
   final = trainer.run()
   return workdir, trainer, final
 
@@ -45,7 +47,7 @@ def test_training_writes_bleu_and_decodes(trained):
   records = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if r["split"] == "test"]
   assert records, "no test evaluation in metrics.jsonl"
   last = records[-1]
-  for method in ("greedy", "beam"):
+  for method in ("greedy", "beam", "sample"):
     assert 0.0 <= last[f"bleu_{method}"] <= 100.0
     assert last[f"decode_ms_per_sentence_{method}"] > 0.0
   # Only config.decode.splits are decoded.
@@ -103,6 +105,13 @@ def test_vocabulary_mismatch_on_restore_is_one_line_and_writes_nothing(trained):
     ("decode.bleu_tokenize", "intl", "bleu_tokenize"),
     ("decode.num_sentences", -5, "num_sentences"),
     ("decode.length_penalty", float("nan"), "length_penalty"),
+    ("decode.length_penalty_type", "average", "length_penalty_type"),
+    ("decode.method", "nucleus", "methods"),
+    ("decode.temperature", -0.5, "temperature"),
+    ("decode.top_p", 0.0, "top_p"),
+    ("decode.top_k", -1, "top_k"),
+    ("decode.num_samples", 0, "num_samples"),
+    ("decode.no_repeat_ngram_size", -2, "no_repeat_ngram_size"),
     ("label_smoothing", 1.0, "label_smoothing"),
     ("label_smoothing", -0.1, "label_smoothing"),
 ])
@@ -185,3 +194,33 @@ def test_methods_protocol_decodes_any_model():
 
   with pytest.raises(UserError, match="cannot be decoded"):
     decoder_lib.step_fns_for(NoDecoding())
+
+
+def test_decode_method_alias_and_settings():
+  settings = decoder_lib.decode_settings(_config(**{"decode.method": "sample", "decode.temperature": 0.7,
+                                                    "decode.top_p": 0.9, "decode.num_samples": 3}))
+  assert list(settings) == ["sample"]
+  s = settings["sample"]
+  assert (s.temperature, s.top_p, s.num_samples, s.width) == (0.7, 0.9, 3, 3)
+  beam = decoder_lib.decode_settings(_config(**{"decode.length_penalty_type": "power",
+                                                "decode.num_return_sequences": 2}))["beam"]
+  assert (beam.length_penalty_type, beam.width) == ("power", 2)
+
+
+def test_sampling_through_the_decoder_is_reproducible(trained):
+  """Decoder.decode draws batch i with fold_in(key(seed), i): the same call twice gives the same samples, another
+  seed other ones; the samples come back best first."""
+  _, trainer, _ = trained
+  variables = {"params": trainer.state.params, **trainer.state.model_state}
+  decoder = trainer.task.decoder(trainer.model)
+  sources = trainer.eval_sources["test"].columns["src"][:8]
+  width = max(len(s) for s in sources)
+  src = np.stack([np.pad(s, (0, width - len(s))) for s in sources])
+  settings = decoder_lib.DecodeSettings("sample", max_len=12, num_samples=6, temperature=1.5)
+  a = decoder.decode(variables, src, settings)
+  b = decoder.decode(variables, src, settings)
+  c = decoder.decode(variables, src, decoder_lib.DecodeSettings("sample", max_len=12, num_samples=6,
+                                                                temperature=1.5, seed=1))
+  np.testing.assert_array_equal(a[0], b[0])
+  assert a[0].shape == (8, 6, 12) and not np.array_equal(a[0], c[0])
+  assert np.all(np.diff(a[1], axis=1) <= 0)

@@ -20,7 +20,10 @@ On a CPU the step's own arithmetic is paid by both decoders alike, so the ratio 
 Last stdout line: one JSON object with
   beam_while_sentences_per_s, beam_python_sentences_per_s, while_over_python (goal >= 10), and
   beam_time_s, greedy_bk_time_s, beam_over_greedy (goal <= 1.3; greedy decodes B*K rows, the same
-  number of rows the beam search feeds step_fn).
+  number of rows the beam search feeds step_fn), and
+  sample_time_s, greedy_full_time_s, sample_over_greedy (goal <= 1.1): temperature sampling vs greedy search
+  on the same B*K rows for all max_len steps; sample_top_k40_over_greedy and sample_top_p09_over_greedy with
+  the filters on (top-p sorts the vocabulary every step).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research.decoding import NEG_INF, beam_search, default_unroll, greedy_search
+from research.decoding import NEG_INF, beam_search, default_unroll, greedy_search, temperature_sample
 
 
 class LSTMDecoderStep(nn.Module):
@@ -153,6 +156,19 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
     return greedy_search(functools.partial(step, params), cache, batch_size=batch * beam, max_len=max_len,
                          bos_id=bos, eos_id=eos, unroll=unroll)
 
+  # Sampling against greedy search at the same B·K rows, both for exactly max_len steps (an eos id the model
+  # cannot emit), so the ratio is the per-step cost of drawing a token instead of taking the argmax.
+  never = vocab
+  sample_kw = dict(batch_size=batch * beam, max_len=max_len, bos_id=bos, eos_id=never, unroll=unroll)
+
+  @functools.partial(jax.jit, static_argnames=("top_k", "top_p"))
+  def sample_jit(params, cache, rng, top_k=0, top_p=1.0):
+    return temperature_sample(functools.partial(step, params), cache, rng, top_k=top_k, top_p=top_p, **sample_kw)
+
+  @jax.jit
+  def greedy_full_jit(params, cache):
+    return greedy_search(functools.partial(step, params), cache, **sample_kw)
+
   cache_bk = jax.tree_util.tree_map(lambda x: jnp.repeat(x, beam, axis=0), cache)
   if dump_hlo:
     os.makedirs(dump_hlo, exist_ok=True)
@@ -164,6 +180,10 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
       "while": lambda: beam_jit(params, cache),
       "python": lambda: python_loop_beam_search(jit_step, params, cache, **kw),
       "greedy": lambda: greedy_jit(params, cache_bk),
+      "greedy_full": lambda: greedy_full_jit(params, cache_bk),
+      "sample": lambda: sample_jit(params, cache_bk, jax.random.key(0)),
+      "sample_top_k": lambda: sample_jit(params, cache_bk, jax.random.key(0), top_k=40),
+      "sample_top_p": lambda: sample_jit(params, cache_bk, jax.random.key(0), top_p=0.9),
   }, reps)
   # Ratios use the fastest of the runs: on a shared machine other processes only ever add time.
   t_while, t_python, t_greedy = (min(times[name]) for name in ("while", "python", "greedy"))
@@ -186,6 +206,11 @@ def measure(vocab: int, hidden: int, batch: int, beam: int, max_len: int, reps: 
       "greedy_bk_median_s": round(statistics.median(times["greedy"]), 5),
       "best_sequence_agreement": float(np.mean(np.all(seqs_jit[:, 0] == seqs_py[:, 0], axis=-1))),
       "max_abs_score_diff": float(np.max(np.abs(scores_jit - scores_py))),
+      "greedy_full_time_s": round(min(times["greedy_full"]), 5),
+      "sample_time_s": round(min(times["sample"]), 5),
+      "sample_over_greedy": round(min(times["sample"]) / min(times["greedy_full"]), 3),
+      "sample_top_k40_over_greedy": round(min(times["sample_top_k"]) / min(times["greedy_full"]), 3),
+      "sample_top_p09_over_greedy": round(min(times["sample_top_p"]) / min(times["greedy_full"]), 3),
   }
 
 
@@ -217,7 +242,8 @@ def main() -> None:
   result = {"device": str(jax.devices()[0].device_kind), "load_average_1min_before": round(os.getloadavg()[0], 2)}
   result.update(measure(vocab, hidden, batch, beam, max_len, reps, dump_hlo=args.dump_hlo, unroll=args.unroll))
   result.update({"timing": "min over reps (interleaved); median in *_median_s", "while_over_python_goal": ">= 10",
-                 "beam_over_greedy_goal": "<= 1.3", "load_average_1min_after": round(os.getloadavg()[0], 2)})
+                 "beam_over_greedy_goal": "<= 1.3", "sample_over_greedy_goal": "<= 1.1",
+                 "load_average_1min_after": round(os.getloadavg()[0], 2)})
   if sweep:
     result["sweep_while_over_python"] = {f"V{r['config']['vocab']}_H{r['config']['hidden']}_B{r['config']['batch']}":
                                          r["while_over_python"] for r in sweep}

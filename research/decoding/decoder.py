@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 from research import bleu
 from research.decoding import search as S
@@ -250,10 +250,11 @@ def decode_config(**overrides: Any) -> ConfigDict:
   """`config.decode`'s search fields with their defaults; family configs add their own (splits, counts)."""
   c = ConfigDict(dict(
       methods=("greedy",),           # searches run at evaluation: any of greedy, beam, sample
+      method=config_dict.placeholder(str),  # one search instead of `methods` (--config.decode.method=sample)
       beam_size=3,                   # K of beam search (1 = greedy)
       length_penalty=0.0,            # α of the length penalty; 0 = raw summed log-probabilities
       length_penalty_type="gnmt",    # 'gnmt': ((5 + len) / 6) ** α (= t5x brevity penalty); 'power': len ** α (HF)
-      num_return_sequences=0,        # n-best list length written to decodes/ (0 = all K beams / N samples)
+      num_return_sequences=0,        # n-best length Decoder.decode returns (0 = all K beams / N samples)
       temperature=1.0,               # sample: divides the log-probs (→ 0: greedy)
       top_k=0,                       # sample: keep the k most likely tokens (0 = off)
       top_p=1.0,                     # sample: nucleus, the most likely tokens with this much mass (1 = off)
@@ -261,7 +262,8 @@ def decode_config(**overrides: Any) -> ConfigDict:
       seed=0,                        # sample: jax.random key of the draws
       no_repeat_ngram_size=0,        # every method: never repeat an n-gram (0 = off)
   ))
-  c.update(overrides)
+  for key, value in overrides.items():  # update() would refuse to set the placeholder's None to a value
+    c[key] = value
   return c
 
 
@@ -310,6 +312,10 @@ def decode_settings(config: ConfigDict, *, max_len: int | None = None) -> dict[s
   top_p = _float(d, "top_p", 1.0)
   if not 0.0 < top_p <= 1.0:
     raise UserError(f"config.decode.top_p={top_p} must be in (0, 1] (1 = off)")
+  # Every field is checked, used or not, so a typo'd value fails before training rather than when it is switched on.
+  sampling = dict(temperature=temperature, top_k=_int(d, "top_k", 0, 0, "0 = off"), top_p=top_p,
+                  num_samples=_int(d, "num_samples", 1, 1, "draws per input"),
+                  seed=_int(d, "seed", 0, 0, "a jax.random seed"))
   common = dict(max_len=int(max_len), no_repeat_ngram_size=_int(d, "no_repeat_ngram_size", 0, 0, "0 = off"),
                 num_return_sequences=_int(d, "num_return_sequences", 0, 0, "0 = all"))
   out = {}
@@ -319,7 +325,5 @@ def decode_settings(config: ConfigDict, *, max_len: int | None = None) -> dict[s
     elif m == "beam":
       out[m] = DecodeSettings("beam", beam_size, alpha, length_penalty_type=kind, **common)
     else:
-      out[m] = DecodeSettings("sample", 1, 0.0, temperature=temperature, top_k=_int(d, "top_k", 0, 0, "0 = off"),
-                              top_p=top_p, num_samples=_int(d, "num_samples", 1, 1, "draws per input"),
-                              seed=_int(d, "seed", 0, 0, "a jax.random seed"), **common)
+      out[m] = DecodeSettings("sample", 1, 0.0, **sampling, **common)
   return out
