@@ -16,8 +16,9 @@ Evaluation (`evaluate_extra`, called by research.train.Trainer after the teacher
 decodes the first `config.decode.num_sentences` sentences of each split in `config.decode.splits` with
 every method of `config.decode.methods` ('greedy'; 'beam' with beam_size / length_penalty; 'sample' with
 temperature / top_k / top_p / num_samples, the best-scored sample counts), detokenizes with the target
-vocabulary and scores corpus BLEU (research/bleu.py, sacrebleu-equal) against the untokenized reference text.
-Reported per method: `bleu_<method>` (0..100) and `decode_ms_per_sentence_<method>` (wall time of the
+vocabulary and scores corpus BLEU (research/bleu.py) and chrF (research/evaluation/chrf.py), both equal to
+sacrebleu's, against the untokenized reference text. Reported per method: `bleu_<method>` and
+`chrf_<method>` (0..100) and `decode_ms_per_sentence_<method>` (wall time of the
 compiled search, compilation excluded). The hypotheses of the latest evaluation are written to
 WORKDIR/decodes/<split>.<method>.txt.
 
@@ -41,6 +42,7 @@ from ml_collections import ConfigDict
 from research import bleu, losses, registry
 from research.decoding.decoder import Decoder, decode_settings, step_fns_for
 from research.errors import UserError
+from research.evaluation.chrf import corpus_chrf
 from research.metrics import metric
 from research.tasks import apply_model
 from research.tokenizer import Vocab
@@ -174,6 +176,12 @@ class Seq2SeqTask:
     return bleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=self.bleu_tokenize,
                             lowercase=self.bleu_lowercase, force=True)
 
+  def chrf(self, hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus chrF (0..100, sacrebleu's defaults: character 6-grams, β = 2), case-folded as BLEU is."""
+    if self.bleu_lowercase:
+      hypotheses, references = [h.lower() for h in hypotheses], [r.lower() for r in references]
+    return corpus_chrf(list(hypotheses), [list(references)]).score
+
   def evaluate_extra(self, model: nn.Module, variables: dict[str, Any], split_name: str, source: Any,
                      config: ConfigDict) -> dict[str, float]:
     if split_name not in self.decode_splits or self.num_sentences == 0:
@@ -187,6 +195,7 @@ class Seq2SeqTask:
       hyps, _, seconds = decoder.translate(variables, list(examples["src"]), settings, batch_size=self.batch_size)
       texts = [self.detokenize(h) for h in hyps]
       out[f"bleu_{name}"] = self.score(texts, references).score
+      out[f"chrf_{name}"] = self.chrf(texts, references)
       out[f"decode_ms_per_sentence_{name}"] = 1000.0 * seconds / n
       if self.workdir is not None:
         folder = os.path.join(self.workdir, "decodes")

@@ -60,6 +60,8 @@ def test_training_writes_bleu_and_decodes(trained):
   assert len(hyps) == len(source)
   refs = [str(t) for t in source.columns["tgt_text"]]
   assert trainer.task.score(hyps, refs).score == pytest.approx(last["bleu_greedy"], abs=1e-9)
+  sacrebleu = pytest.importorskip("sacrebleu")
+  assert sacrebleu.corpus_chrf(hyps, [refs]).score == pytest.approx(last["chrf_greedy"], abs=1e-6)
   for side in ("src", "tgt"):
     with open(os.path.join(workdir, f"vocab_{side}.json"), encoding="utf-8") as f:
       assert json.load(f)["tokens"][:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
