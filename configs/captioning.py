@@ -22,6 +22,7 @@ experiments/multimodal/README.md (written by `python -m experiments.multimodal.r
 from ml_collections import ConfigDict
 
 from research.config import base_config, parse_arg
+from research.decoding.decoder import decode_config
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
@@ -67,12 +68,15 @@ def get_config(arg: str | None = None) -> ConfigDict:
       source="trunk",         # parameter subtree read from that checkpoint
       target="trunk",         # parameter subtree of this model it replaces
   ))
-  config.decode = ConfigDict(dict(
+  # The search fields (sampling, n-best, n-gram blocking, length-penalty type) and their defaults are
+  # research/decoding/decoder.py's decode_config(); e.g. --config.decode.methods="('greedy','sample')".
+  config.decode = decode_config(
+      methods=("greedy", "beam"),  # searches scored at evaluation (greedy always runs: object metrics read it)
       beam_size=3,           # k of beam search
       length_penalty=0.0,    # α of ((5 + len) / 6) ** α
       max_examples=500,      # images decoded per evaluation
       batch_size=100,        # images per decoding call
-  ))
+  )
 
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 2e-3

@@ -7,9 +7,11 @@ and the 'warm_start' trainer that initializes part of a model from another run's
                  token_accuracy, doubly_stochastic, and `alignment` (attention models): over the
                  reference's object words, teacher-forced, the fraction whose attention peak
                  argmax_i α_ti falls on the cell of the item the word names.
-                 evaluate_extra decodes up to config.decode.max_examples images greedily and with beam
-                 search (k = config.decode.beam_size) and scores BLEU-1..4 against all references
-                 (research/bleu.py, cumulative BLEU-n in 0..100), object precision/recall of the
+                 evaluate_extra decodes up to config.decode.max_examples images with greedy search and
+                 every other search of config.decode.methods (research/decoding/decoder.py: beam, sample)
+                 and scores BLEU-1..4 against all references (research/bleu.py, cumulative BLEU-n in
+                 0..100; `bleu<n>` greedy, `<method>_bleu<n>` the others) and chrF (`chrf`,
+                 `<method>_chrf`; research/evaluation/chrf.py), object precision/recall of the
                  greedy captions (are the named classes in the scene, are the scene's classes
                  named), and `alignment_greedy`: over the greedy captions' object words that name an
                  item in the scene, the fraction whose attention peak is on that item's cell.
@@ -41,8 +43,9 @@ from research import registry, sharding
 from research.bleu import corpus_bleu_tokens
 from research.checkpoint import load_state
 from research.data.scenes import CaptionCollate
-from research.decoding import beam_search, greedy_search
+from research.decoding.decoder import Decoder, DecodeSettings, decode_settings
 from research.errors import UserError
+from research.evaluation.chrf import corpus_chrf
 from research.losses import accuracy, cross_entropy
 from research.metrics import mean_metric, metric
 from research.models.captioning import decode_fns
@@ -124,40 +127,48 @@ class CaptioningTask:
     return loss, metrics, new_state
 
   # -- decoding ------------------------------------------------------------------------------------
-  def decoder(self, model: nn.Module, batch_size: int, beam_size: int, max_len: int, length_penalty: float):
-    """A jitted `(variables, images float[B, ...]) -> (greedy int32[B, T], beam best int32[B, T])`."""
-    key = (model, batch_size, beam_size, max_len, length_penalty)
-    if key not in self._decoders:
-      @jax.jit
-      def decode(variables, images):
-        step_fn, cache = decode_fns(model, variables, images)
-        greedy, _ = greedy_search(step_fn, cache, batch_size=batch_size, max_len=max_len, bos_id=BOS_ID,
-                                  eos_id=EOS_ID, pad_id=PAD_ID)
-        beams, _ = beam_search(step_fn, cache, batch_size=batch_size, beam_size=beam_size, max_len=max_len,
-                               bos_id=BOS_ID, eos_id=EOS_ID, length_penalty=length_penalty, pad_id=PAD_ID)
-        return greedy, beams[:, 0]
-      self._decoders[key] = decode
-    return self._decoders[key]
+  def settings(self, config: ConfigDict) -> dict[str, DecodeSettings]:
+    """The searches of config.decode.methods (research/decoding/decoder.py; greedy is always run: the object
+    and alignment metrics read its captions); max_len defaults to the longest caption + eos."""
+    dec = config.get("decode") or ConfigDict()
+    max_len = int(dec.get("max_len", 0)) or int(self.info.get("max_caption_len", 20)) + 1
+    if dec.get("methods") is None and dec.get("method") is None:  # a config older than the methods field
+      config = ConfigDict({"decode": {**dict(dec), "methods": ("greedy", "beam")}})
+    out = decode_settings(config, max_len=max_len)
+    if "greedy" not in out:
+      out = {"greedy": DecodeSettings("greedy", max_len=max_len), **out}
+    return out
+
+  def decoder(self, model: nn.Module) -> Decoder:
+    """The (cached) compiled decoder of `model` over images float[B, ...] (already scaled to [0, 1])."""
+    entry = self._decoders.get(id(model))
+    if entry is None or entry.model is not model:
+      entry = Decoder(model, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID,
+                      make_step=lambda m, variables, images, max_len: decode_fns(m, variables, images))
+      self._decoders[id(model)] = entry
+    return entry
 
   def decode_split(self, model: nn.Module, variables: dict[str, Any], source: Any, config: ConfigDict
                    ) -> dict[str, Any]:
-    """Greedy and beam captions (token lists), references and scene facts for the first max_examples images."""
+    """Best caption per method (token lists), references and scene facts for the first max_examples images."""
     dec = config.get("decode") or ConfigDict()
     n = min(len(source), int(dec.get("max_examples", 500)))
     batch_size = int(dec.get("batch_size", 100))
-    max_len = int(dec.get("max_len", 0)) or int(self.info.get("max_caption_len", 20)) + 1
-    decode = self.decoder(model, batch_size, int(dec.get("beam_size", 3)), max_len,
-                          float(dec.get("length_penalty", 0.0)))
-    greedy, beam = [], []
-    for idx, real in _batches(n, batch_size):
-      rows = source.__getitems__(idx)
-      g, b = jax.device_get(decode(variables, jnp.asarray(rows["image"], jnp.float32) * self.scale))
-      greedy += [cut_at_eos(s) for s in g[real]]
-      beam += [cut_at_eos(s) for s in b[real]]
+    decoder = self.decoder(model)
+    out: dict[str, Any] = {}
+    for name, settings in self.settings(config).items():
+      captions = []
+      for batch_index, (idx, real) in enumerate(_batches(n, batch_size)):
+        rows = source.__getitems__(idx)
+        images = np.asarray(rows["image"], np.float32) * self.scale
+        seqs, _ = decoder.decode(variables, images, settings, batch_index=batch_index)
+        captions += [cut_at_eos(s) for s in seqs[real, 0]]
+      out[name] = captions
     rows = source.__getitems__(np.arange(n))
     refs = [[list(map(int, r)) for r in refs] for refs in rows["refs"]]
-    return {"greedy": greedy, "beam": beam, "refs": refs, "labels": np.asarray(rows["labels"]),
-            "cells": np.asarray(rows["cells"]), "image": rows["image"]}
+    out.update({"refs": refs, "labels": np.asarray(rows["labels"]), "cells": np.asarray(rows["cells"]),
+                "image": rows["image"]})
+    return out
 
   def attention_of(self, model: nn.Module, variables: dict[str, Any], images: np.ndarray,
                    captions: Sequence[Sequence[int]], length: int) -> np.ndarray:
@@ -176,10 +187,16 @@ class CaptioningTask:
     del split_name
     out = self.decode_split(model, variables, source, config)
     results: dict[str, float] = {}
-    for name in ("greedy", "beam"):
-      prefix = "" if name == "greedy" else "beam_"
+    vocab = self.info.get("vocab")
+    for name in self.settings(config):
+      prefix = "" if name == "greedy" else f"{name}_"
       for n in range(1, 5):
         results[f"{prefix}bleu{n}"] = corpus_bleu_tokens(out[name], out["refs"], max_ngram_order=n).score
+      if vocab is not None:  # chrF reads text: captions and references as words joined by spaces
+        hyps = [vocab.decode(h) for h in out[name]]
+        width = max(len(r) for r in out["refs"])
+        streams = [[vocab.decode(r[j]) if j < len(r) else None for r in out["refs"]] for j in range(width)]
+        results[f"{prefix}chrf"] = corpus_chrf(hyps, streams).score
     named = in_scene = items = recalled = 0
     for hyp, labels in zip(out["greedy"], out["labels"], strict=True):
       scene = {int(k) for k in labels if k >= 0}

@@ -236,6 +236,12 @@ def test_evaluate_extra_decodes_and_scores(variables):
   for name in ("object_precision", "object_recall", "alignment_greedy"):
     if name in results:
       assert 0.0 <= results[name] <= 1.0
+  # Sampling through config.decode.methods: scored as sample_bleu<n>; top_k=1 samples are the greedy captions.
+  config.decode.methods = ("greedy", "sample")
+  config.decode.top_k = 1
+  sampled = task.evaluate_extra(ATT, variables[ATT], "test", source, config)
+  assert "beam_bleu4" not in sampled
+  assert sampled["sample_bleu4"] == pytest.approx(results["bleu4"])
 
 
 @pytest.mark.skipif(not os.environ.get("RESEARCH_SLOW_TESTS"), reason="~1-2 min on 2 CPU cores; set RESEARCH_SLOW_TESTS=1")
@@ -249,7 +255,8 @@ def test_end_to_end_run(tmp_path):
   config = importlib.import_module("configs.captioning").get_config(f"runlocal,local_dir={fixture}")
   config.data_dir = str(tmp_path / "tfds")
   results = registry.trainers.get(config.trainer)(config, str(tmp_path / "run"))["test"]
-  for name in ("loss", "token_accuracy", "alignment", "bleu1", "bleu4", "beam_bleu4", "doubly_stochastic"):
+  for name in ("loss", "token_accuracy", "alignment", "bleu1", "bleu4", "beam_bleu4", "chrf", "beam_chrf",
+               "doubly_stochastic"):
     assert np.isfinite(results[name]), name
   assert 0 <= results["bleu4"] <= results["bleu1"] <= 100
   assert os.path.exists(tmp_path / "run" / "results.md")

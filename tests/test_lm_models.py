@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
+from research import decoding
 from research.errors import UserError
 from research.lm_tasks import LanguageModelTask
 from research.models import elmo, lstm_lm
@@ -65,12 +68,18 @@ def test_decode_steps_equal_the_training_pass(lm):
 
 
 def test_sampling_temperature_and_top_k(lm):
+  """The LM generates through research/decoding's searches: decode_fns continues each prompt."""
   model, variables, tok = lm
   step_fn = jax.jit(lstm_lm.lm_step_fn(model, variables))
   last, cache = jax.jit(lstm_lm.prime, static_argnums=0)(model, variables, tok)
-  draw = jax.jit(lambda key, top_k, temperature: lstm_lm.sample(step_fn, cache, last, key, num_tokens=5,
-                                                                temperature=temperature, top_k=top_k),
-                 static_argnums=(1, 2))
+
+  @functools.partial(jax.jit, static_argnums=(1, 2))
+  def draw(key, top_k, temperature):
+    fns, c = lstm_lm.decode_fns(model, variables, tok)
+    seqs, _ = decoding.temperature_sample(fns, c, key, batch_size=3, max_len=5, bos_id=1, eos_id=-1, top_k=top_k,
+                                          temperature=temperature)
+    return seqs[:, 0]
+
   greedy = []
   t, c = last, cache
   for _ in range(5):
@@ -80,6 +89,9 @@ def test_sampling_temperature_and_top_k(lm):
   greedy = np.stack(greedy, 1)
   np.testing.assert_array_equal(draw(jax.random.PRNGKey(0), 1, 1.0), greedy)      # top-1 = greedy
   np.testing.assert_array_equal(draw(jax.random.PRNGKey(3), 0, 1e-4), greedy)     # T → 0 = greedy
+  fns, c0 = lstm_lm.decode_fns(model, variables, tok)
+  searched, _ = decoding.greedy_search(fns, c0, batch_size=3, max_len=5, bos_id=1, eos_id=-1)
+  np.testing.assert_array_equal(searched, greedy)
   samples = np.asarray(draw(jax.random.PRNGKey(4), 3, 1.0))
   t, c = last, cache
   for i in range(5):  # each sampled token is among the 3 most likely given the sampled prefix
@@ -89,8 +101,6 @@ def test_sampling_temperature_and_top_k(lm):
     t = jnp.asarray(samples[:, i])
   many = {tuple(np.asarray(draw(jax.random.PRNGKey(k), 0, 2.0)).ravel()) for k in range(5)}
   assert len(many) > 1  # different keys, different samples
-  with pytest.raises(UserError, match="temperature"):
-    lstm_lm.sample(step_fn, cache, last, jax.random.PRNGKey(0), num_tokens=2, temperature=0.0)
 
 
 def _task_metrics(model, tokens):

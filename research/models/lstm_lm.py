@@ -14,9 +14,9 @@ tokens[:, t] and weights[:, t] is 1 where a prediction exists (the left→right 
 the right→left LM none for the last). The 'lm' task in research/lm_tasks.py turns that into losses for any LM
 (this one, ELMo's two directions, the leaky bidirectional LM).
 
-Sampling: `sample(step_fn, cache, first_tokens, key, num_tokens, temperature, top_k)` draws from any model
-behind the decoding contract `step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)`;
-`lm_step_fn(model, variables)` and `prime(model, variables, prompt)` put an 'lstm_lm' behind it.
+Text generation: `decode_fns(model, variables, prompt)` puts an 'lstm_lm' behind the decoding contract
+`step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)`, continuing each prompt, so every search
+of research/decoding (greedy, beam, temperature sampling with top-k / top-p, n-gram blocking) generates text.
 """
 
 from __future__ import annotations
@@ -261,25 +261,21 @@ def prime(model: LSTMLanguageModel, variables: Any, prompt: Array) -> tuple[Arra
   return prompt[:, -1], cache
 
 
-def sample(step_fn: Callable[[Array, Any], tuple[Array, Any]], cache: Any, first_tokens: Array, key: Array, *,
-           num_tokens: int, temperature: float = 1.0, top_k: int = 0) -> Array:
-  """Ancestral sampling: int32[B, num_tokens] drawn from softmax(log_probs / temperature), restricted to the
-  `top_k` most likely tokens when top_k > 0. temperature → 0 approaches greedy decoding.
+def decode_fns(model: LSTMLanguageModel, variables: Any, prompt: Array, max_len: int = 0
+               ) -> tuple[Callable[[Array, Any], tuple[Array, Any]], Any]:
+  """(step_fn, cache) continuing each row of prompt: int32[B, P] (P ≥ 1), for research/decoding's searches.
 
-  first_tokens: int32[B], the token fed at the first step (e.g. the prompt's last token).
+  The LM has no <bos>: its first prediction follows the prompt's last token. So the cache holds that token
+  and the first call of step_fn reads it in place of the token the search feeds (its bos_id); the searches'
+  outputs then hold the continuation only. max_len is unused (the LSTM state does not grow).
   """
-  if temperature <= 0:
-    raise UserError(f"temperature={temperature} must be > 0 (small values approach greedy decoding)")
+  del max_len
+  last, state = prime(model, variables, jnp.asarray(prompt, jnp.int32))
+  lm_step = lm_step_fn(model, variables)
 
-  def body(carry, step_key):
-    tokens, cache = carry
-    log_probs, cache = step_fn(tokens, cache)
-    logits = log_probs / temperature
-    if top_k > 0:
-      kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
-      logits = jnp.where(logits >= kth, logits, -jnp.inf)
-    nxt = jax.random.categorical(step_key, logits, axis=-1).astype(jnp.int32)
-    return (nxt, cache), nxt
+  def step_fn(tokens: Array, cache: Any) -> tuple[Array, Any]:
+    tokens = jnp.where(cache["primed"], cache["next"], tokens.astype(jnp.int32))
+    log_probs, state = lm_step(tokens, cache["lstm"])
+    return log_probs, {"lstm": state, "next": cache["next"], "primed": jnp.zeros_like(cache["primed"])}
 
-  _, out = jax.lax.scan(body, (first_tokens.astype(jnp.int32), cache), jax.random.split(key, num_tokens))
-  return out.T
+  return step_fn, {"lstm": state, "next": last, "primed": jnp.ones(last.shape, bool)}
