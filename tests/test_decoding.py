@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from research.decoding import search as decoding
 from research.decoding import NEG_INF, beam_search, exhaustive_search, greedy_search, score_sequences
+from research.decoding import search as decoding
 
 # ----------------------------------------------------------------------------------------------------
 # Toy models. Token ids 0..V-1 are the vocabulary; bos = V is only ever an input.

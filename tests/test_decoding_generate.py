@@ -215,8 +215,8 @@ def test_forced_prefix_every_decoder():
     np.testing.assert_array_equal(greedy[b, lengths[b]:lengths[b] + len(walk)], walk)
   # Scores count the tokens after the prefix only: the full re-score minus the prefix's own log-prob.
   full = jax.device_get(S.score_sequences(step, cache, jnp.asarray(greedy)[:, None], bos_id=BOS, eos_id=EOS))[:, 0]
-  prefix_lp = [sum(table[a, c] for a, c in zip([BOS, *prefix[b, :lengths[b] - 1]], prefix[b, :lengths[b]]))
-               for b in range(2)]
+  prefix_lp = [sum(table[a, c] for a, c in zip([BOS, *prefix[b, :lengths[b] - 1]], prefix[b, :lengths[b]],
+                                               strict=True)) for b in range(2)]
   np.testing.assert_allclose(g_scores, full - np.array(prefix_lp), rtol=1e-5)
 
 

@@ -53,7 +53,7 @@ def generate(trainer: Trainer, seed: int = 0) -> dict:
   for temperature in TEMPERATURES:
     out[f"T={temperature}"] = []
   key = jax.random.key(seed)
-  for i, (text, ids) in enumerate(zip(PROMPTS, prompts)):
+  for i, (text, ids) in enumerate(zip(PROMPTS, prompts, strict=True)):
     prompt = jnp.asarray(ids[None, :], jnp.int32)
     step_fn, cache = lstm_lm.decode_fns(model, variables, prompt)
     kw = dict(batch_size=1, max_len=NUM_TOKENS, bos_id=0, eos_id=-1)  # an LM window has no <bos>/<eos>
@@ -62,7 +62,7 @@ def generate(trainer: Trainer, seed: int = 0) -> dict:
     for temperature in TEMPERATURES:
       seqs, scores = jax.jit(lambda c, k, t=temperature: temperature_sample(
           step_fn, c, k, temperature=t, num_samples=SAMPLES_PER_PROMPT, **kw))(cache, jax.random.fold_in(key, i))
-      for s, lp in zip(np.asarray(seqs[0]), np.asarray(scores[0])):
+      for s, lp in zip(np.asarray(seqs[0]), np.asarray(scores[0]), strict=True):
         out[f"T={temperature}"].append((text, vocab.decode(s), float(lp) / NUM_TOKENS))
   return out
 
