@@ -5,7 +5,7 @@
 Trains (or resumes) configs/lm.py:model=lstm,data=austen,width=256,layers=2 through the ordinary training loop
 (`research.train.Trainer`, the loop `research.main` runs), then continues a few fixed prompts with
 `research.decoding.temperature_sample` at temperature 0.7 and 1.0 (full distribution, no top-k / top-p) and with
-greedy search, 30 tokens each, from one fixed jax.random key. Writes results/generate.json (config, validation
+greedy search (plain, and blocking repeated trigrams), 30 tokens each, from one fixed jax.random key. Writes results/generate.json (config, validation
 perplexity, the texts with each sample's mean log-probability per token under the model, wall time);
 `python -m experiments.language_models.report` renders it in README.md. `--quick` is a seconds-long pipeline check
 under WORKROOT/quick (its JSON goes there too, never to results/).
@@ -26,6 +26,7 @@ import numpy as np
 from configs import lm as lm_config
 from research import lm_tasks  # noqa: F401  (registers the 'lm' task)
 from research.decoding import greedy_search, temperature_sample
+from research.metric_writers import read_metrics
 from research.models import lstm_lm
 from research.train import Trainer
 
@@ -49,7 +50,7 @@ def generate(trainer: Trainer, seed: int = 0) -> dict:
   variables = {"params": trainer.state.params, **trainer.state.model_state}
   prompts = [vocab.encode(p) for p in PROMPTS]
   # Prompts differ in length: each is decoded on its own (one row; sampling folds its samples into the batch).
-  out: dict[str, list] = {"greedy": []}
+  out: dict[str, list] = {"greedy": [], "greedy, no_repeat_ngram_size=3": []}
   for temperature in TEMPERATURES:
     out[f"T={temperature}"] = []
   key = jax.random.key(seed)
@@ -59,6 +60,9 @@ def generate(trainer: Trainer, seed: int = 0) -> dict:
     kw = dict(batch_size=1, max_len=NUM_TOKENS, bos_id=0, eos_id=-1)  # an LM window has no <bos>/<eos>
     seqs, score = jax.jit(lambda c: greedy_search(step_fn, c, **kw))(cache)
     out["greedy"].append((text, vocab.decode(np.asarray(seqs[0])), float(score[0]) / NUM_TOKENS))
+    seqs, score = jax.jit(lambda c: greedy_search(step_fn, c, no_repeat_ngram_size=3, **kw))(cache)
+    out["greedy, no_repeat_ngram_size=3"].append((text, vocab.decode(np.asarray(seqs[0])),
+                                                 float(score[0]) / NUM_TOKENS))
     for temperature in TEMPERATURES:
       seqs, scores = jax.jit(lambda c, k, t=temperature: temperature_sample(
           step_fn, c, k, temperature=t, num_samples=SAMPLES_PER_PROMPT, **kw))(cache, jax.random.fold_in(key, i))
@@ -79,10 +83,11 @@ def main() -> None:
   arg = config_arg(a.steps, a.quick)
   config = lm_config.get_config(arg)
   config.lm_hide_target = False  # perplexity only; the hidden-target pass costs seq_len forward passes
-  t0 = time.time()
-  trainer = Trainer(config, os.path.join(root, "lstm_austen"))
+  workdir = os.path.join(root, "lstm_austen")
+  trainer = Trainer(config, workdir)
   final = trainer.run()
-  train_s = time.time() - t0
+  # A finished workdir is restored, not retrained: the training time is the longest process time it logged.
+  train_s = max((r.get("time", 0.0) for r in read_metrics(workdir)), default=0.0)
   t1 = time.time()
   texts = generate(trainer)
   record = {"config": f"configs/lm.py:{arg}", "overrides": {"lm_hide_target": False},
