@@ -279,4 +279,4 @@ class FinetuneTrainer(Trainer):
                         f"config.dataset.vocab_path={saved}")
     params = merge_params(jax.device_get(state.params), load_pretrained_params(src_dir), init.subtrees)
     params = jax.device_put(params, sharding.replicated(self.mesh))
-    return state.replace(params=params, opt_state=jax.jit(self.tx.init)(params))
+    return state.with_params(params, self.tx)

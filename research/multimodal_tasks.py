@@ -412,9 +412,7 @@ class WarmStartTrainer(Trainer):
     if not spec or not spec.get("workdir"):
       return state
     params = warm_start_params(state.params, spec.workdir, spec.get("source", "trunk"), spec.get("target", "trunk"))
-    ema = jax.tree.map(lambda p: p.astype(jnp.float32), params) if state.ema_params is not None else None
-    state = state.replace(params=params, opt_state=self.tx.init(params), ema_params=ema)
-    return jax.device_put(state, sharding.replicated(self.mesh))
+    return jax.device_put(state.with_params(params, self.tx), sharding.replicated(self.mesh))
 
 
 @registry.trainers.register("warm_start")

@@ -89,5 +89,4 @@ def run(trainer: Any, state: Any, writer: MetricWriter) -> Any:
     params[f"hidden_{i}"] = {"kernel": layer["kernel"].astype(params[f"hidden_{i}"]["kernel"].dtype),
                              "bias": layer["bias"].astype(params[f"hidden_{i}"]["bias"].dtype)}
   params = jax.device_put(params, jax.tree.map(lambda x: x.sharding, state.params))
-  ema = jax.tree.map(lambda x: x.astype(jnp.float32), params) if state.ema_params is not None else None
-  return state.replace(params=params, opt_state=trainer.tx.init(params), ema_params=ema)
+  return state.with_params(params, trainer.tx)

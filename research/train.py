@@ -58,6 +58,15 @@ class TrainState:
   ema_params: Any = None   # exponential moving average of params (config.ema_decay > 0), used for evaluation
   loss_scale: Any = None   # {'scale', 'good_steps', 'period'} for float16 dynamic loss scaling, else None
 
+  def with_params(self, params: Any, tx: optax.GradientTransformation) -> TrainState:
+    """This state started afresh from `params` (fine-tuning, warm start, layer-wise pretraining): the optimizer
+    state re-initialized for them and, when EMA is on, the average restarted at them (an average that still
+    held the random init would be evaluated instead of the loaded weights). The average gets its own buffers:
+    `astype` of a float32 array is the array itself, and the train step donates params and EMA separately."""
+    ema = (jax.tree.map(lambda p: jnp.array(p, dtype=jnp.float32, copy=True), params)
+           if self.ema_params is not None else None)
+    return self.replace(params=params, opt_state=tx.init(params), ema_params=ema)
+
 
 # ----------------------------------------------------------------------------------------------
 # Building blocks shared by every trainer.
