@@ -48,7 +48,6 @@ from research.errors import UserError
 from research.evaluation.chrf import corpus_chrf
 from research.losses import accuracy, cross_entropy
 from research.metrics import mean_metric, metric
-from research.models.captioning import decode_fns
 from research.models.cnn import CNNClassifier
 from research.tasks import apply_model
 from research.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -143,8 +142,7 @@ class CaptioningTask:
     """The (cached) compiled decoder of `model` over images float[B, ...] (already scaled to [0, 1])."""
     entry = self._decoders.get(id(model))
     if entry is None or entry.model is not model:
-      entry = Decoder(model, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID,
-                      make_step=lambda m, variables, images, max_len: decode_fns(m, variables, images))
+      entry = Decoder(model, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID)
       self._decoders[id(model)] = entry
     return entry
 

@@ -19,8 +19,9 @@ from ml_collections import ConfigDict
 
 from research.checkpoint import Checkpointer
 from research.decoding import beam_search, greedy_search
+from research.decoding.decoder import method_step_fns
 from research.errors import UserError
-from research.models.captioning import ShowAttendTell, ShowTell, decode_fns, pool_to_grid
+from research.models.captioning import ShowAttendTell, ShowTell, pool_to_grid
 from research.models.cnn import CNNClassifier
 from research.multimodal_tasks import CaptioningTask, doubly_stochastic_penalty, warm_start_params
 from research.tokenizer import BOS_ID, EOS_ID
@@ -86,7 +87,7 @@ def test_step_fn_equals_teacher_forced_forward(model, variables):
   image, tokens = inputs()
   v = variables[model]
   logits, alphas = model.apply(v, image, tokens)
-  step_fn, cache = decode_fns(model, v, image)
+  step_fn, cache = method_step_fns(model, v, image, 0)
   for t in range(T):
     log_probs, cache = step_fn(tokens[:, t], cache)
     np.testing.assert_allclose(np.asarray(log_probs), np.asarray(jax.nn.log_softmax(logits[:, t])), atol=1e-5)
@@ -95,7 +96,7 @@ def test_step_fn_equals_teacher_forced_forward(model, variables):
 
 def test_greedy_and_beam_decode(variables):
   image, _ = inputs()
-  step_fn, cache = decode_fns(ATT, variables[ATT], image)
+  step_fn, cache = method_step_fns(ATT, variables[ATT], image, 0)
   greedy, g_scores = greedy_search(step_fn, cache, batch_size=B, max_len=7, bos_id=BOS_ID, eos_id=EOS_ID)
   beams, b_scores = beam_search(step_fn, cache, batch_size=B, beam_size=3, max_len=7, bos_id=BOS_ID, eos_id=EOS_ID)
   assert greedy.shape == (B, 7) and beams.shape == (B, 3, 7)

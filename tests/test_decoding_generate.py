@@ -297,7 +297,6 @@ def test_every_decoder_samples_blocks_and_continues_prefixes(name):
   if name == "show_attend_tell":
     inputs = rng.random((batch, 8, 8, 1)).astype(np.float32)
     variables = model.init(jax.random.key(0), jnp.asarray(inputs), jnp.ones((batch, 4), jnp.int32))
-    make_step = lambda m, v, x, max_len: captioning.decode_fns(m, v, x)  # noqa: E731
   elif name == "lstm_lm":
     inputs = rng.integers(4, 13, (batch, 3)).astype(np.int32)  # prompts
     variables = model.init(jax.random.key(0), jnp.asarray(inputs))

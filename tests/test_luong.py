@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from research.decoding.decoder import logits_step_fn
 from research.errors import UserError
 from research.models import attention as la
-from research.models import transformer as tr
 
 B, S, T, V = 2, 7, 5, 11
 
@@ -65,8 +65,8 @@ def test_masking_normalization_and_step_fn_match_full_forward(kw):
   @jax.jit
   def run(v):
     logits, aux = model.apply(v, src, tgt, return_attention=True)
-    cache = tr.init_decode_cache(model, v, src, T)
-    step = tr.make_step_fn(model, v)
+    cache = model.apply(v, src, T, method="init_cache")
+    step = logits_step_fn(model, v)
     _, steps = jax.lax.scan(lambda c, tok: step(tok, c)[::-1], cache, tgt.T)
     return logits, aux["attention"], steps.swapaxes(0, 1), model.apply(v, padded, tgt), cache
   logits, weights, steps, logits_padded, cache = run(v)
@@ -93,8 +93,8 @@ def test_beam_search_gathers_the_lstm_cache():
   model = _model(score="general")
   src = _src()
   v = jax.jit(model.init)(_key(4), src, _tgt())
-  step = tr.make_step_fn(model, v)
-  cache = jax.jit(functools.partial(tr.init_decode_cache, model, src=src, max_len=T))(v)
+  step = logits_step_fn(model, v)
+  cache = jax.jit(lambda v: model.apply(v, src, T, method="init_cache"))(v)
   seqs, scores = jax.jit(functools.partial(decoding.beam_search, step, batch_size=B, beam_size=3, max_len=T,
                                            bos_id=1, eos_id=2))(cache)
   assert seqs.shape == (B, 3, T)
@@ -123,7 +123,7 @@ def test_bfloat16_compute_keeps_carry_and_cache_dtypes():
   shapes = jax.eval_shape(model.init, _key(0), src, tgt)
   assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(shapes))
   assert jax.eval_shape(model.apply, shapes, src, tgt).dtype == jnp.float32
-  cache = jax.eval_shape(functools.partial(tr.init_decode_cache, model, src=src, max_len=T), shapes)
-  _, new_cache = jax.eval_shape(lambda v, c: tr.make_step_fn(model, v)(tgt[:, 0], c), shapes, cache)
+  cache = jax.eval_shape((lambda v: model.apply(v, src, T, method="init_cache")), shapes)
+  _, new_cache = jax.eval_shape(lambda v, c: logits_step_fn(model, v)(tgt[:, 0], c), shapes, cache)
   assert jax.tree_util.tree_map(lambda a: a.dtype, new_cache) == jax.tree_util.tree_map(lambda a: a.dtype, cache)
 

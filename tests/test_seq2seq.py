@@ -15,9 +15,10 @@ import pytest
 
 from research import registry
 from research.data.translation import PadCollate, ragged
+from research.decoding.decoder import logits_step_fn
 from research.errors import UserError
 from research.losses import accuracy, cross_entropy
-from research.models.seq2seq import LSTMLayer, LSTMSeq2Seq, init_decode_cache, make_step_fn
+from research.models.seq2seq import LSTMLayer, LSTMSeq2Seq
 from research.tokenizer import BOS_ID, EOS_ID
 
 SRC_V, TGT_V = 13, 11
@@ -141,9 +142,9 @@ def test_loss_and_gradients_identical_whatever_the_padding(batch, variables):
 
 def test_step_fn_matches_teacher_forcing(batch, variables):
   logp = jax.nn.log_softmax(eval_logits(variables, batch["src"], batch["tgt_in"]), axis=-1)
-  cache = jax.jit(lambda v, s: init_decode_cache(MODEL, v, s))(variables, batch["src"])
+  cache = jax.jit(lambda v, s: MODEL.apply(v, s, 0, method="init_cache"))(variables, batch["src"])
   assert set(cache) == {"c", "h"} and all(leaf.shape[:2] == (3, 2) for leaf in jax.tree.leaves(cache))
-  step_fn = jax.jit(make_step_fn(MODEL, variables))
+  step_fn = jax.jit(logits_step_fn(MODEL, variables))
   for t in range(batch["tgt_in"].shape[1]):
     lp, cache = step_fn(batch["tgt_in"][:, t], cache)
     assert lp.shape == (3, TGT_V) and lp.dtype == jnp.float32
@@ -155,7 +156,7 @@ def test_beam_search_scores_equal_teacher_forced_log_probs(batch, variables):
   each returned hypothesis' score must be its log-probability under the teacher-forced model."""
   from research.decoding import beam_search
   max_len, k = 6, 2
-  decode = jax.jit(lambda v, s: beam_search(make_step_fn(MODEL, v), init_decode_cache(MODEL, v, s), batch_size=3,
+  decode = jax.jit(lambda v, s: beam_search(logits_step_fn(MODEL, v), MODEL.apply(v, s, 0, method="init_cache"), batch_size=3,
                                             beam_size=k, max_len=max_len, bos_id=BOS_ID, eos_id=EOS_ID))
   seqs, scores = decode(variables, batch["src"])
   assert seqs.shape == (3, k, max_len) and scores.shape == (3, k)

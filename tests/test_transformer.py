@@ -11,7 +11,9 @@ import numpy as np
 import optax
 import pytest
 
+from research.decoding.decoder import logits_step_fn
 from research.errors import UserError
+from research.losses import cross_entropy
 from research.models import transformer as tr
 
 B, S, T, V = 2, 7, 6, 13
@@ -139,8 +141,8 @@ def test_incremental_decoding_equals_full_forward(kw, base):
   @jax.jit
   def run(v):
     full = jax.nn.log_softmax(model.apply(v, src, tgt))
-    cache = tr.init_decode_cache(model, v, src, T)
-    step = tr.make_step_fn(model, v)
+    cache = model.apply(v, src, T, method="init_cache")
+    step = logits_step_fn(model, v)
     _, steps = jax.lax.scan(lambda c, tok: step(tok, c)[::-1], cache, tgt.T)  # teacher-forced, one token a step
     return full, steps.swapaxes(0, 1), cache
   full, steps, cache = run(v)
@@ -151,8 +153,8 @@ def test_incremental_decoding_equals_full_forward(kw, base):
 def test_greedy_and_beam_search_through_step_fn(base):
   decoding = pytest.importorskip("research.decoding")
   model, v, src, _ = base
-  step = tr.make_step_fn(model, v)
-  cache = jax.jit(functools.partial(tr.init_decode_cache, model, src=src, max_len=T))(v)
+  step = logits_step_fn(model, v)
+  cache = jax.jit(lambda v: model.apply(v, src, T, method="init_cache"))(v)
   seqs, _ = jax.jit(functools.partial(decoding.greedy_search, step, batch_size=B, max_len=T, bos_id=1,
                                       eos_id=2))(cache)
   # Greedy through the cache must equal argmax of repeated full forward passes (no cache involved). The
@@ -175,9 +177,9 @@ def _forward_and_step(ref, fast, v, src, tgt) -> dict[str, jax.Array]:
   def run(v):
     out = {"ref": ref.apply(v, src, tgt), "fast": fast.apply(v, src, tgt)}
     for name, model in (("ref_step", ref), ("fast_step", fast)):  # the fused path in incremental decoding too
-      cache = tr.init_decode_cache(model, v, src, T)
-      _, cache = tr.make_step_fn(model, v)(tgt[:, 0], cache)
-      out[name], _ = tr.make_step_fn(model, v)(tgt[:, 1], cache)
+      cache = model.apply(v, src, T, method="init_cache")
+      _, cache = logits_step_fn(model, v)(tgt[:, 0], cache)
+      out[name], _ = logits_step_fn(model, v)(tgt[:, 1], cache)
     return {k: x.astype(jnp.float32) for k, x in out.items()}
   return run(v)
 
@@ -266,8 +268,8 @@ def test_bfloat16_compute_float32_params(base):
   model16 = _model(dtype="bfloat16")
   shapes = jax.eval_shape(model16.init, _key(0), src, tgt)
   assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(shapes))
-  cache = jax.eval_shape(functools.partial(tr.init_decode_cache, model16, src=src, max_len=T), shapes)
-  _, new_cache = jax.eval_shape(lambda v, c: tr.make_step_fn(model16, v)(tgt[:, 0], c), shapes, cache)
+  cache = jax.eval_shape((lambda v: model16.apply(v, src, T, method="init_cache")), shapes)
+  _, new_cache = jax.eval_shape(lambda v, c: logits_step_fn(model16, v)(tgt[:, 0], c), shapes, cache)
   dtypes = jax.tree_util.tree_map(lambda a: a.dtype, cache)
   assert dtypes["layer_0"]["self_k"] == jnp.bfloat16  # the KV cache is kept in the compute dtype
   assert jax.tree_util.tree_map(lambda a: a.dtype, new_cache) == dtypes  # a while_loop carry must keep dtypes
@@ -291,11 +293,12 @@ def test_config_errors_are_user_errors():
 
 
 def test_label_smoothed_loss_matches_optax_and_ignores_pads():
+  """The Transformer trains with research/losses.cross_entropy: the smoothed target of Vaswani et al. §5.4."""
   logits = jax.random.normal(jax.random.key(0), (B, T, V))
   targets = _tokens(1, (B, T)).at[1, 4:].set(0)
   real = np.asarray(targets != 0)
   for eps in (0.0, 0.1):
-    total, count = tr.label_smoothed_cross_entropy(logits, targets, label_smoothing=eps)
+    total, count = cross_entropy(logits, targets, targets != 0, eps)
     soft = optax.smooth_labels(jax.nn.one_hot(targets, V), eps)
     expected = optax.softmax_cross_entropy(logits, soft)[real].sum()
     assert float(count) == real.sum()
@@ -303,17 +306,20 @@ def test_label_smoothed_loss_matches_optax_and_ignores_pads():
   # Extra pad positions add nothing.
   padded_logits = jnp.concatenate([logits, jax.random.normal(jax.random.key(2), (B, 3, V))], axis=1)
   padded_targets = jnp.concatenate([targets, jnp.zeros((B, 3), jnp.int32)], axis=1)
-  np.testing.assert_allclose(tr.label_smoothed_cross_entropy(padded_logits, padded_targets, label_smoothing=0.1),
-                             tr.label_smoothed_cross_entropy(logits, targets, label_smoothing=0.1), rtol=1e-6)
+  np.testing.assert_allclose(cross_entropy(padded_logits, padded_targets, padded_targets != 0, 0.1),
+                             cross_entropy(logits, targets, targets != 0, 0.1), rtol=1e-6)
 
 
-def test_warmup_rsqrt_schedule():
+def test_warmup_rsqrt_schedule_is_the_papers():
+  """research/optim.py's 'warmup_rsqrt' with peak learning_rate = (d · w)^-0.5 is the paper's
+  d^-0.5 · min(s^-0.5, s · w^-1.5) at every step s ≥ 1 (step 0 gets step 1's rate)."""
+  from ml_collections import ConfigDict
+
+  from research.optim import warmup_rsqrt
   d, w = 512, 4000
-  steps = jnp.arange(0, 3 * w, 7)
-  lr = jax.vmap(lambda s: tr.warmup_rsqrt(s, w, d))(steps)
-  peak = int(jnp.argmax(lr))
-  assert int(steps[peak]) + 1 in range(w - 7, w + 8)
-  np.testing.assert_allclose(tr.warmup_rsqrt(w - 1, w, d), (d * w) ** -0.5, rtol=1e-6)
-  assert float(tr.warmup_rsqrt(0, w, d)) > 0
-  assert np.all(np.diff(np.asarray(lr[:peak])) > 0) and np.all(np.diff(np.asarray(lr[peak:])) < 0)
-  np.testing.assert_allclose(tr.warmup_rsqrt(4 * w - 1, w, d), d ** -0.5 * (4 * w) ** -0.5, rtol=1e-6)
+  schedule = warmup_rsqrt(ConfigDict(dict(learning_rate=(d * w) ** -0.5, warmup_steps=w)), 10 * w)
+  s = np.arange(1, 3 * w, 7, dtype=np.float64)
+  paper = d ** -0.5 * np.minimum(s ** -0.5, s * w ** -1.5)
+  np.testing.assert_allclose(jax.vmap(schedule)(jnp.asarray(s, jnp.int32)), paper, rtol=1e-5)
+  assert float(schedule(0)) == pytest.approx(float(schedule(1)))
+  np.testing.assert_allclose(schedule(w), (d * w) ** -0.5, rtol=1e-6)

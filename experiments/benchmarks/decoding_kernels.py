@@ -170,7 +170,7 @@ def seq2seq_decoder(name: str, vocab: int, length: int, sizes: str = "full") -> 
   """experiments/benchmarks/transformer.py's 'small' Transformer or Luong model (of its `sizes` set: full | quick)
   as a `count` program: the encoder runs once on the source, then the search."""
   from experiments.benchmarks.transformer import SIZES, build
-  from research.models.transformer import init_decode_cache, make_step_fn
+  from research.decoding.decoder import method_step_fns
   model = build(name, SIZES[sizes][name]["small"], vocab, "float32", "reference")
   src = jnp.zeros((1, length), jnp.int32)
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), src, src))["params"]
@@ -178,7 +178,7 @@ def seq2seq_decoder(name: str, vocab: int, length: int, sizes: str = "full") -> 
   def program(search: Callable[..., Any], n: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     def run(p, source):
       variables = {"params": p}
-      return search(make_step_fn(model, variables), init_decode_cache(model, variables, source, length))
+      return search(*method_step_fns(model, variables, source, length))
     return run, (params, jax.ShapeDtypeStruct((n, length), jnp.int32))
   return program
 

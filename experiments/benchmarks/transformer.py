@@ -37,8 +37,10 @@ import jax.numpy as jnp
 import optax
 
 from research.decoding import beam_search, greedy_search
+from research.decoding.decoder import method_step_fns
+from research.losses import cross_entropy
 from research.models.attention import LuongSeq2Seq
-from research.models.transformer import Transformer, init_decode_cache, label_smoothed_cross_entropy, make_step_fn
+from research.models.transformer import Transformer
 
 BOS, NEVER_EOS, BEAM = 1, -1, 4
 
@@ -110,7 +112,7 @@ def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps:
   def train_step(params, opt_state, src, tgt_in, tgt_out, rng):
     def loss_fn(p):
       logits = model.apply({"params": p}, src, tgt_in, train=True, rngs={"dropout": rng})
-      total, count = label_smoothed_cross_entropy(logits, tgt_out, label_smoothing=0.1)
+      total, count = cross_entropy(logits, tgt_out, tgt_out != 0, 0.1)
       return total / count
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -138,8 +140,7 @@ def bench_model(model, *, batch: int, length: int, vocab: int, steps: int, reps:
   }
   for name, search in searches.items():
     def decode(variables, src, search=search):
-      cache = init_decode_cache(model, variables, src, length)
-      return search(make_step_fn(model, variables), cache)
+      return search(*method_step_fns(model, variables, src, length))
     compiled, out[f"{name}_compile_s"] = compile_timed(decode, variables, src)
     jax.block_until_ready(compiled(variables, src))  # warm-up
     best, median = best_and_median(lambda c=compiled: jax.block_until_ready(c(variables, src)), reps, min_time)

@@ -41,7 +41,7 @@ An LSTM encoder–decoder on the synthetic *reverse* task. Every decoder in the 
 `step_fn(tokens[B], cache) -> (log_probs[B, V], cache)`, so greedy, beam and exhaustive search work on any model."""),
     ("code", """from configs import seq2seq
 from research.decoding import beam_search, greedy_search
-from research.models.seq2seq import decode_fns
+from research.decoding.decoder import method_step_fns
 
 config = seq2seq.get_config("task=reverse,runlocal" if QUICK else "task=reverse")
 config.data_dir = os.environ.get("TUTORIAL_DATA_DIR", config.data_dir)
@@ -55,7 +55,7 @@ vocab = info["tgt_vocab"]
 test = s2s.dataset.split("test")
 batch = s2s.dataset.collate(test.__getitems__(np.arange(4)))
 variables = {"params": s2s.state.params, **s2s.state.model_state}
-step_fn, cache = decode_fns(s2s.model, variables, jax.numpy.asarray(batch["src"]))
+step_fn, cache = method_step_fns(s2s.model, variables, jax.numpy.asarray(batch["src"]), 0)
 greedy, _ = greedy_search(step_fn, cache, batch_size=4, max_len=12, bos_id=info["bos_id"], eos_id=info["eos_id"])
 beams, scores = beam_search(step_fn, cache, batch_size=4, beam_size=3, max_len=12,
                             bos_id=info["bos_id"], eos_id=info["eos_id"])

@@ -24,8 +24,8 @@ state; source pads are trailing). The decoder's LSTM layers start from the encod
 
 Registered as 'luong_seq2seq'. Training: `model.apply(v, src int32[B, S], tgt_in int32[B, T], train)` →
 logits float32[B, T, V]; `return_attention=True` adds {'attention': float32[B, T, S]} for plotting.
-Decoding: `init_cache(src, max_len)` / `decode_step(tokens, cache)`, driven through the shared helpers
-`init_decode_cache` / `make_step_fn` in research/models/transformer.py.
+Decoding: `init_cache(src, max_len)` / `decode_step(tokens, cache)`, driven through
+research/decoding/decoder.py's `method_step_fns`.
 """
 
 from __future__ import annotations

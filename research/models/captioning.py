@@ -16,8 +16,8 @@ pushes the model to look at every cell over the course of a caption.
     (logits float32[B, T, V], alphas float32[B, T, L]);
 alphas[b, t] is the attention used to predict token t (uniform 1/L for 'show_tell', which has none).
 
-Decoding contract (research/decoding/search.py): `decode_fns(model, variables, image)` →
-(step_fn, cache) with cache {'c', 'h': [B, H], 'feats': [B, L, D], 'proj': [B, L, A], 'alpha': [B, L]};
+Decoding: the methods `init_cache(image, max_len)` and `decode_step(tokens, cache)`, which
+research/decoding/decoder.py turns into the one step_fn contract (`method_step_fns`), with cache {'c', 'h': [B, H], 'feats': [B, L, D], 'proj': [B, L, A], 'alpha': [B, L]};
 'alpha' holds the attention of the last step, for plots.
 
 The LSTM and attention weights are plain arrays used inside one `lax.scan` (a pure step function
@@ -36,7 +36,7 @@ import numpy as np
 
 from research import registry
 from research.models.cnn import CNNTrunk
-from research.models.seq2seq import _forget_bias_init, make_step_fn
+from research.models.seq2seq import _forget_bias_init
 
 Array = jax.Array
 Cache = dict[str, Array]
@@ -177,8 +177,9 @@ class Captioner(nn.Module):
     hs, zs, alphas = (jnp.swapaxes(x, 0, 1) for x in (hs, zs, alphas))
     return self._logits(hs, zs, train=train), alphas
 
-  def init_cache(self, image: Array) -> Cache:
-    """Encodes the image once: the decoding cache (see the module docstring)."""
+  def init_cache(self, image: Array, max_len: int = 0) -> Cache:
+    """Encodes the image once: the decoding cache (see the module docstring); max_len is unused."""
+    del max_len
     feats = self.encode(image)
     (c, h), proj = self._start(feats)
     return {"c": c, "h": h, "feats": feats, "proj": proj,
@@ -204,8 +205,3 @@ class ShowAttendTell(Captioner):
   """Show, Attend and Tell: soft attention over the G×G cells with a gating scalar."""
 
   attention: bool = True
-
-
-def decode_fns(model: nn.Module, variables: Any, image: Array):
-  """(step_fn, initial cache) for research/decoding/search.py's searches."""
-  return make_step_fn(model, variables), model.apply(variables, image, method="init_cache")

@@ -12,17 +12,14 @@ order and, with the carry frozen, leave the zero initial state untouched — no 
 is needed. The decoder is causal, so pads after a target's <eos> cannot affect earlier positions; the
 loss masks them out (research/losses.py).
 
-Decoding contract (research/decoding/search.py):
-    step_fn, cache = decode_fns(model, variables, src)   # = make_step_fn(...), init_decode_cache(...)
-    log_probs, cache = step_fn(tokens, cache)            # tokens int32[B] → float32[B, V]
+Decoding: the methods `init_cache(src, max_len)` (encodes once) and `decode_step(tokens, cache)` →
+(logits, cache), which research/decoding/decoder.py turns into the one contract
+`step_fn(tokens int32[B], cache) -> (log_probs float32[B, V], cache)` (`method_step_fns`).
 The cache is {'c', 'h': float32[B, L, H]} (batch first on every leaf, so beam search can gather it).
-The model also has the `init_cache(src, max_len)` / `decode_step(tokens, cache)` methods that
-research/models/transformer.py's `init_decode_cache` / `make_step_fn` expect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -254,32 +251,3 @@ class LSTMSeq2Seq(nn.Module):
     states = [(cache["c"][:, i], cache["h"][:, i]) for i in range(self.num_layers)]
     logits, states = self.decoder.step(tokens.astype(jnp.int32), states)
     return logits, {"c": jnp.stack([c for c, _ in states], axis=1), "h": jnp.stack([h for _, h in states], axis=1)}
-
-
-StepFn = Callable[[Array, Cache], tuple[Array, Cache]]
-
-
-def init_decode_cache(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
-                      src_mask: Array | None = None) -> Cache:
-  """Runs the encoder once: the initial cache for `step_fn` (any model with an `init_cache` method)."""
-  if src_mask is None:
-    return model.apply(variables, src, max_len, method="init_cache")
-  return model.apply(variables, src, max_len, src_mask, method="init_cache")
-
-
-def make_step_fn(model: nn.Module, variables: Any) -> StepFn:
-  """`step_fn(tokens: int32[B], cache) -> (log_probs: float32[B, V], cache)`, pure and jittable.
-
-  Works for any model with `decode_step(tokens, cache) -> (logits, cache)`. The cache's leaves all
-  have the batch (B, or B·beam once a search folds beams in) as leading axis.
-  """
-  def step_fn(tokens: Array, cache: Cache) -> tuple[Array, Cache]:
-    logits, cache = model.apply(variables, tokens.astype(jnp.int32), cache, method="decode_step")
-    return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), cache
-  return step_fn
-
-
-def decode_fns(model: nn.Module, variables: Any, src: Array, max_len: int = 0,
-               src_mask: Array | None = None) -> tuple[StepFn, Cache]:
-  """(step_fn, initial cache) for research/decoding/search.py's searches: `make_step_fn` + `init_decode_cache`."""
-  return make_step_fn(model, variables), init_decode_cache(model, variables, src, max_len, src_mask)

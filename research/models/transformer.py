@@ -14,9 +14,8 @@ Pieces, from small to large:
   Transformer         — registered as 'transformer'; `model.apply(v, src, tgt_in, train)` → logits float32[B, T, V].
 
 Decoding follows the framework's one contract, `step_fn(tokens: int32[B], cache) -> (log_probs float32[B, V], cache)`:
-`cache = init_decode_cache(model, variables, src, max_len)` and `step_fn = make_step_fn(model, variables)` work for
-any model with `init_cache(src, max_len)` and `decode_step(tokens, cache)` methods (also the Luong model in
-research/models/attention.py). Every cache leaf has the batch as its leading axis, so beam search can gather it.
+the model's `init_cache(src, max_len)` and `decode_step(tokens, cache)` methods are turned into it by
+research/decoding/decoder.py (`method_step_fns`, as for the Luong model of research/models/attention.py). Every cache leaf has the batch as its leading axis, so beam search can gather it.
 """
 
 from __future__ import annotations
@@ -631,7 +630,7 @@ class Transformer(nn.Module):
   → logits float32[B, T, tgt_vocab_size]; with `return_attention=True` → (logits, {'encoder': [w[B, H, S, S]] per
   layer, 'decoder_self': [w[B, H, T, T]], 'decoder_cross': [w[B, H, T, S]]}). Source pads (`pad_id`) are masked.
 
-  Decoding methods: `init_cache(src, max_len)` and `decode_step(tokens, cache)` (see `make_step_fn`).
+  Decoding methods: `init_cache(src, max_len)` and `decode_step(tokens, cache)` (research/decoding/decoder.py `method_step_fns`).
   """
 
   src_vocab_size: int
@@ -710,47 +709,3 @@ class Transformer(nn.Module):
 
 # ----------------------------------------------------------------------------------------------
 # Decoding glue, loss, schedule — shared by every encoder–decoder model.
-
-
-def init_decode_cache(model: nn.Module, variables: Any, src: Array, max_len: int) -> Cache:
-  """Runs the encoder once and returns the cache for `step_fn` (any model with an `init_cache` method)."""
-  return model.apply(variables, src, max_len, method="init_cache")
-
-
-def make_step_fn(model: nn.Module, variables: Any) -> Callable[[Array, Cache], tuple[Array, Cache]]:
-  """The decoding contract: `step_fn(tokens: int32[B], cache) -> (log_probs float32[B, V], cache)`.
-
-  Works for any model with a `decode_step(tokens, cache) -> (logits, cache)` method; pure and jittable.
-  """
-  def step_fn(tokens: Array, cache: Cache) -> tuple[Array, Cache]:
-    logits, cache = model.apply(variables, tokens.astype(jnp.int32), cache, method="decode_step")
-    return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), cache
-  return step_fn
-
-
-def label_smoothed_cross_entropy(logits: Array, targets: Array, *, label_smoothing: float = 0.0, pad_id: int = 0,
-                                 weights: Array | None = None) -> tuple[Array, Array]:
-  """Cross-entropy against (1 − ε)·onehot(target) + ε·uniform(V), summed over non-pad tokens.
-
-  logits: float[B, T, V]; targets: int32[B, T]; weights: optional float[B, T] (default targets != pad_id).
-  Returns (sum over tokens float32[], number of counted tokens float32[]), so the mean over real tokens is
-  sum / count whatever the padding. With ε = 0 this is the plain negative log-likelihood. The smoothed value is
-  reported as is (no entropy constant subtracted), so it is ≥ the entropy of the smoothed target, not ≥ 0.
-  """
-  if not 0.0 <= label_smoothing < 1.0:
-    raise UserError(f"label_smoothing={label_smoothing} must be in [0, 1)")
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  nll = -jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-  loss = nll if label_smoothing == 0.0 else (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
-  w = (targets != pad_id).astype(jnp.float32) if weights is None else weights.astype(jnp.float32)
-  return (loss * w).sum(), w.sum()
-
-
-def warmup_rsqrt(step: Array | int, warmup_steps: int, d_model: int, scale: float = 1.0) -> Array:
-  """The paper's rate: scale · d_model^-0.5 · min(s^-0.5, s · warmup^-1.5), with s = step + 1.
-
-  `step` counts from 0 (optax's convention), hence s = step + 1: the first update gets a non-zero rate. The
-  peak, at s = warmup_steps, is scale · (d_model · warmup_steps)^-0.5 (d_model = 512, warmup 4000 → 7.0e-4).
-  """
-  s = jnp.asarray(step, jnp.float32) + 1.0
-  return scale * d_model ** -0.5 * jnp.minimum(jax.lax.rsqrt(s), s * float(warmup_steps) ** -1.5)
