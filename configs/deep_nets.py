@@ -94,9 +94,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
     # 100% training accuracy, so the train–test gap is what the regularizers act on. A further 1,000
     # images form the validation split that early stopping watches; every variant carves it out, so all
     # of them train on exactly the same 1,000 images.
-    config.dataset.name = "fashion_mnist_subsets"  # adds the `train_subset` evaluation split
     config.dataset.validation_fraction = OVERFIT_VALIDATION / FASHION_TRAIN
     config.dataset.train_fraction = OVERFIT_TRAIN / (FASHION_TRAIN - OVERFIT_VALIDATION)
+    # `train_subset` = the 1,000 training images, evaluated with dropout/noise off (research/train.py load_splits)
     config.dataset.eval_splits = ("train_subset", "test")  # + "validation", added by the fractions
     config.optimizer.name = "adam"
     config.optimizer.learning_rate = 1e-3
@@ -124,7 +124,4 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.checkpoint_every_steps = 4
     config.pretrain.epochs = 1
     config.pretrain.batch_size = 8
-  if arg.experiment == "overfitting":
-    from experiments.deep_nets import data  # registers fashion_mnist_subsets in this process
-    data.register()
   return config

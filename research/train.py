@@ -95,11 +95,16 @@ def build_model(config: ConfigDict, info: dict[str, Any]) -> nn.Module:
     raise UserError(f"cannot build model {config.model_name!r} from config.model: {e}") from None
 
 
+TRAIN_SUBSET = "train_subset"  # the evaluation split that is the training examples themselves (load_splits)
+
+
 def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str, Source]]:
   """(train source, {eval split name: source}), applying train_fraction and validation_fraction.
 
   Both subsets come from one fixed permutation (seed `config.dataset.subset_seed`), so the same
-  fraction always selects the same examples whatever the training seed.
+  fraction always selects the same examples whatever the training seed. The evaluation split name
+  `train_subset` means exactly the examples trained on (after the fractions), evaluated like any
+  other split (dropout and noise off): the training accuracy an overfitting study compares with test.
   """
   dcfg = config.dataset
   train = dataset.split(dcfg.train_split)
@@ -121,7 +126,9 @@ def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str,
     keep = max(1, int(round(fraction * len(rest))))
     train = train.take(np.sort(rest[:keep]))
   for name in dcfg.eval_splits:
-    if name not in evals:
+    if name == TRAIN_SUBSET:
+      evals[name] = train
+    elif name not in evals:
       evals[name] = dataset.split(name)
   if len(train) == 0:
     raise UserError(f"the train split {dcfg.train_split!r} is empty; check config.dataset")

@@ -72,7 +72,7 @@ def test_runlocal_overfitting_evaluates_exactly_the_training_subset(tmp_path, da
   trainer, final, rows = _local("overfitting", tmp_path, data_dir, fashion_dir,
                                 **{"model.dropout_rate": 0.5, "l2_penalty": 1e-3, "early_stopping.patience": 1})
   assert set(final) == {"train_subset", "validation", "test"}
-  subset = trainer.dataset.split("train_subset")
+  subset = trainer.eval_sources["train_subset"]
   assert len(subset) == len(trainer.train_source) == 24  # 64 fixture images: 16 validation, half of the rest
   assert (subset.columns["image"] == trainer.train_source.columns["image"]).all()
   assert any(r["split"] == "train_subset" and r["step"] == 2 for r in rows)
