@@ -1,4 +1,4 @@
-r"""Deep nets on Fashion-MNIST: vanishing gradients, the remedies, and overfitting (issue 5).
+r"""Deep nets on Fashion-MNIST: vanishing gradients, the remedies, and overfitting (docs/course_notes.md §1–2).
 
 Three experiments share this file; `experiment=` picks one, the sweep files under experiments/deep_nets/
 vary the rest (the README there holds the tables and plots, made by code from the run folders).

@@ -1,4 +1,4 @@
-"""Greedy layer-wise pretraining, as the course notes describe it (seed-map §1).
+"""Greedy layer-wise pretraining, as the course notes describe it (docs/course_notes.md §1).
 
 Train an RBM or an autoencoder on x to get w1, b1 and the first hidden layer's values h1 = f(x w1 + b1);
 train the next one on h1 to get w2, b2, h2; and so on. The result is a list of Dense-layer parameters

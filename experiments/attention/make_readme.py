@@ -15,7 +15,7 @@ RESULTS = os.path.join(HERE, "results")
 ORDER = ("reversal", "reversal_lr", "reversal_budget", "ablation", "heatmaps", "bible")
 BENCHMARKS = ("h100", "full", "quick")  # results/benchmark_transformer_<name>.json (h100: copied from a GPU run)
 
-HEADER = """# Attention experiments (issue 7; notes §5.2–5.3)
+HEADER = """# Attention experiments (docs/course_notes.md §5.2–5.3)
 
 Models (configs/attention.py): `lstm` = plain LSTM encoder–decoder (no attention), `luong_dot` /
 `luong_general` = LSTM decoder with Luong attention, `transformer` = 2+2-layer pre-LN Transformer,

@@ -1,4 +1,4 @@
-"""Runs this issue's experiments in order of priority and stores each run's numbers as results/<run>.json.
+"""Runs the language-model experiments (docs/course_notes.md §6) in order of priority and stores each run's numbers as results/<run>.json.
 
   python -m experiments.language_models.run_all [--workroot=/tmp/lm_exp] [--seeds=3] [--quick] [--only=elmo,bert]
 

@@ -1,4 +1,4 @@
-"""`python -m research.main` with this issue's registrations loaded (until research/*/__init__.py import them).
+"""`python -m research.main` with the language-model registrations loaded (until research/*/__init__.py import them).
 
   python -m experiments.language_models.train --config=configs/lm.py:model=elmo --workdir=/tmp/lm_elmo
 """

@@ -1,4 +1,4 @@
-"""Experiments (a) and (c) of issue 6 on zh→en Bible verses.
+"""Seq2seq experiments (a) and (c) on zh→en Bible verses.
 
 (a) Decodes the first `--sentences` test verses from the final checkpointed state of the shared Bible run
     of `--model` (default `lstm`, the plain LSTM encoder–decoder of configs/seq2seq.py) with greedy search
@@ -6,7 +6,7 @@
     corpus BLEU, brevity penalty, hypothesis/reference length ratio and decode time per sentence, plus
     sample translations.
 (c) BLEU by source-length bucket (Chinese characters) over the whole test split, greedy and beam
-    (k = 3, α = 0.6): the baseline the attention issue compares against.
+    (k = 3, α = 0.6): the baseline experiments/attention compares against.
 
     python -m experiments.seq2seq.bible                        # the plain LSTM (table of README.md)
     python -m experiments.seq2seq.bible --model luong_general  # the same sweep on the attention model

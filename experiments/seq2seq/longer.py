@@ -1,4 +1,4 @@
-"""Issue 6 (a), addendum: the plain LSTM on the Bible with a longer training budget than the shared one.
+"""Seq2seq experiment (a), addendum: the plain LSTM on the Bible with a longer training budget than the shared one.
 
 The shared budget (experiments/seq2seq/common.py: 360 steps of batch 64) is what fits four models on this
 machine's CPUs; at it the LSTM encoder–decoder reaches greedy BLEU ≈ 1.4 where the Transformer reaches 6.

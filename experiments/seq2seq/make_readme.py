@@ -11,7 +11,7 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
-HEADER = """# Seq2seq experiments (issue 6)
+HEADER = """# Seq2seq experiments (docs/course_notes.md §3–4)
 
 Every run trains through the one training loop (`research.train.Trainer`, task `seq2seq` in
 research/seq2seq_task.py) and decodes from the run's final, checkpointed state; a second invocation
@@ -26,7 +26,7 @@ rebuilt from them by `python -m experiments.seq2seq.make_readme`); each names th
 | `python -m experiments.seq2seq.search [--quick] [--workdir DIR]` | (b) greedy vs beam vs exhaustive search on a tiny synthetic task |
 | `python -m experiments.seq2seq.bleu_demo` | the notes' worked example of n-gram matching |
 
-**The Bible run is shared with the attention issue.** `experiments/seq2seq/common.py` defines one
+**The Bible run is shared with the attention experiments.** `experiments/seq2seq/common.py` defines one
 budget and one workdir per model (`bible_config`, `bible_workdir`: `$BIBLE_WORKDIRS/<model>`, default
 `/tmp/bible_runs/<model>`). `python -m experiments.attention.bible` trains the plain LSTM, both Luong
 models and the Transformer with it and compares them (experiments/attention/README.md, section 4);

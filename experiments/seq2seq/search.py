@@ -1,4 +1,4 @@
-"""Experiment (b) of issue 6: how often greedy and beam search find the most probable output sequence.
+"""Seq2seq experiment (b): how often greedy and beam search find the most probable output sequence.
 
 A tiny LSTM encoder–decoder learns to reverse sequences of 1–4 symbols over 3 letters (so the decoder's
 vocabulary is V = 7 with the 4 special tokens, and outputs have at most T = 5 tokens with the eos). The run
