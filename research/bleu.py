@@ -23,6 +23,7 @@ import logging
 import math
 import re
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from research.errors import UserError
 
@@ -200,7 +201,19 @@ def bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int, 
   if not any(raw_counts):
     return BLEUScore(0.0, tuple(precisions), raw_counts, raw_totals, bp, sys_len, ref_len)
 
-  matched, total = list(raw_counts), list(raw_totals)
+  score, precisions = bleu_value(raw_counts, raw_totals, bp, smooth_method=smooth_method, smooth_value=smooth_value,
+                                 use_effective_order=use_effective_order)
+  return BLEUScore(score, tuple(precisions), raw_counts, raw_totals, bp, sys_len, ref_len)
+
+
+def bleu_value(counts: Sequence[Any], totals: Sequence[Any], bp: float, *, smooth_method: str, smooth_value: float,
+               use_effective_order: bool) -> tuple[float, list[Any]]:
+  """(score, precisions) of matched n-gram counts and totals (any numeric type, kept: a bootstrap that sums
+  float32 statistics as sacrebleu does gets sacrebleu's float32 precisions), after the brevity penalty `bp`.
+  Counts must not all be zero (bleu_from_stats returns 0 for that first)."""
+  max_ngram_order = len(counts)
+  precisions = [0.0] * max_ngram_order
+  matched, total = list(counts), list(totals)
   halvings = 1.0  # 'exp': doubles at each order with no match
   eff_order = max_ngram_order
   for n in range(1, max_ngram_order + 1):
@@ -220,8 +233,7 @@ def bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int, 
     else:
       precisions[n - 1] = 100.0 * matched[n - 1] / total[n - 1]
   log_sum = sum(math.log(p) if p != 0.0 else _LOG_ZERO for p in precisions[:eff_order])
-  score = bp * math.exp(log_sum / eff_order)
-  return BLEUScore(score, tuple(precisions), raw_counts, raw_totals, bp, sys_len, ref_len)
+  return bp * math.exp(log_sum / eff_order), precisions
 
 
 def _pooled_bleu(hyps: Sequence[Sequence[Hashable]], refs_per_hyp: Sequence[Sequence[Sequence[Hashable]]],

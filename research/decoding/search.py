@@ -297,9 +297,23 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
     scores: float32[B], summed log-probability of the generated tokens after the prefix (eos included).
   """
   _vocab_size(step_fn, cache, batch_size, batch_size)  # checks shapes before tracing the loop
+  seqs, scores = _token_loop(step_fn, cache, lambda log_probs, t: _greedy_pick(log_probs), rows=batch_size,
+                             max_len=max_len, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id,
+                             no_repeat_ngram_size=no_repeat_ngram_size,
+                             prefix=_check_prefix(prefix, prefix_lengths, batch_size), unroll=unroll)
+  return seqs, scores
+
+
+def _token_loop(step_fn: StepFn, cache: PyTree, pick: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]],
+                *, rows: int, max_len: int, bos_id: int, eos_id: int, pad_id: int, no_repeat_ngram_size: int,
+                prefix: tuple[jax.Array, jax.Array] | None, unroll: int | None) -> tuple[jax.Array, jax.Array]:
+  """One token per row per step until eos or max_len: the loop of greedy search and sampling.
+
+  pick(log_probs float32[R, V] (processed), t) → (log-prob float32[R], token int32[R]) chooses each row's token.
+  Returns (sequences int32[R, max_len], scores float32[R]).
+  """
   unroll = _resolve_unroll(unroll)
   ngram = _check_ngram_size(no_repeat_ngram_size)
-  forced = _check_prefix(prefix, prefix_lengths, batch_size)
 
   def cond(carry):
     t, _, _, _, done, _ = carry
@@ -308,17 +322,16 @@ def greedy_search(step_fn: StepFn, cache: PyTree, *, batch_size: int, max_len: i
   def body(carry):
     t, prev, seqs, scores, done, cache = carry
     log_probs, cache = step_fn(prev, cache)
-    log_probs = _process_log_probs(log_probs, t, seqs, no_repeat_ngram_size=ngram, prefix=forced)
-    token_lp, token = _greedy_pick(log_probs)
+    log_probs = _process_log_probs(log_probs, t, seqs, no_repeat_ngram_size=ngram, prefix=prefix)
+    token_lp, token = pick(log_probs, t)
     token = jnp.where(done, pad_id, token)
     scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)  # steps past max_len only unroll
     seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
     return t + 1, token, seqs, scores, done | (token == eos_id), cache
 
   # unroll - 1 spare columns take the tokens of steps run past max_len; they are cut off at the end.
-  init = (jnp.int32(0), jnp.full((batch_size,), bos_id, jnp.int32),
-          jnp.full((batch_size, max_len + unroll - 1), pad_id, jnp.int32), jnp.zeros((batch_size,), jnp.float32),
-          jnp.zeros((batch_size,), bool), cache)
+  init = (jnp.int32(0), jnp.full((rows,), bos_id, jnp.int32), jnp.full((rows, max_len + unroll - 1), pad_id, jnp.int32),
+          jnp.zeros((rows,), jnp.float32), jnp.zeros((rows,), bool), cache)
   _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, _repeat(body, unroll), init)
   return seqs[:, :max_len], scores
 
@@ -450,39 +463,21 @@ def temperature_sample(step_fn: StepFn, cache: PyTree, rng: jax.Array, *, batch_
     raise ValueError(f"num_samples={num_samples!r} must be an int >= 1")
   rows = batch_size * num_samples
   _vocab_size(step_fn, cache, batch_size, rows)
-  unroll = _resolve_unroll(unroll)
-  ngram = _check_ngram_size(no_repeat_ngram_size)
   forced = _check_prefix(prefix, prefix_lengths, batch_size)
   if forced is not None:
     forced = expand_to_beams(forced, num_samples)
 
   def pick(log_probs, t):
     if temperature == 0:
-      return _greedy_pick(log_probs)[1]
+      return _greedy_pick(log_probs)
     logits = filter_logits(log_probs / temperature, top_k=int(top_k), top_p=float(top_p))
-    return draw_categorical(jax.random.fold_in(rng, t), logits)
+    token = draw_categorical(jax.random.fold_in(rng, t), logits)
+    return jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0], token
 
-  def cond(carry):
-    t, _, _, _, done, _ = carry
-    return (t < max_len) & ~jnp.all(done)
-
-  def body(carry):
-    t, prev, seqs, scores, done, cache = carry
-    log_probs, cache = step_fn(prev, cache)
-    log_probs = _process_log_probs(log_probs, t, seqs, no_repeat_ngram_size=ngram, prefix=forced)
-    token = pick(log_probs, t)
-    token_lp = jnp.take_along_axis(log_probs, token[:, None], axis=-1)[:, 0]
-    token = jnp.where(done, pad_id, token)
-    scores = scores + jnp.where(done | (t >= max_len), 0.0, token_lp)
-    seqs = jax.lax.dynamic_update_slice(seqs, token[:, None], (0, t))
-    return t + 1, token, seqs, scores, done | (token == eos_id), cache
-
-  init = (jnp.int32(0), jnp.full((rows,), bos_id, jnp.int32),
-          jnp.full((rows, max_len + unroll - 1), pad_id, jnp.int32), jnp.zeros((rows,), jnp.float32),
-          jnp.zeros((rows,), bool), expand_to_beams(cache, num_samples))
-  _, _, seqs, scores, _, _ = jax.lax.while_loop(cond, _repeat(body, unroll), init)
-  return (unflatten_beam_dim(seqs[:, :max_len], batch_size, num_samples),
-          unflatten_beam_dim(scores, batch_size, num_samples))
+  seqs, scores = _token_loop(step_fn, expand_to_beams(cache, num_samples), pick, rows=rows, max_len=max_len,
+                             bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, no_repeat_ngram_size=no_repeat_ngram_size,
+                             prefix=forced, unroll=unroll)
+  return unflatten_beam_dim(seqs, batch_size, num_samples), unflatten_beam_dim(scores, batch_size, num_samples)
 
 
 # ----------------------------------------------------------------------------------------------------

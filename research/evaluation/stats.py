@@ -324,7 +324,8 @@ def _bleu_in_dtype(stats_sum: np.ndarray, *, smooth_method: str, smooth_value: f
 
   research.bleu.bleu_from_stats turns counts into ints first, which is right for a score; but the
   paired tests resample float32 sums like sacrebleu, whose precisions 100 · c / t are then rounded to
-  float32 (NumPy 2 promotion), so matching its p-values bit for bit needs that arithmetic, op for op.
+  float32 (NumPy 2 promotion), so matching its p-values bit for bit needs the sums' own type:
+  research.bleu.bleu_value computes the same formula on whatever type it is given.
   """
   order = (len(stats_sum) - 2) // 2
   if smooth_value is None:
@@ -336,26 +337,8 @@ def _bleu_in_dtype(stats_sum: np.ndarray, *, smooth_method: str, smooth_value: f
     bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
   if not any(correct):
     return 0.0
-  precisions = [0.0] * order
-  halvings, eff_order = 1.0, order
-  for n in range(1, order + 1):
-    if smooth_method == "add-k" and n > 1:
-      correct[n - 1] += smooth_value
-      total[n - 1] += smooth_value
-    if total[n - 1] == 0:
-      break
-    if use_effective_order:
-      eff_order = n
-    if correct[n - 1] == 0:
-      if smooth_method == "exp":
-        halvings *= 2
-        precisions[n - 1] = 100.0 / (halvings * total[n - 1])
-      elif smooth_method == "floor":
-        precisions[n - 1] = 100.0 * smooth_value / total[n - 1]
-    else:
-      precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1]
-  log_sum = sum(math.log(p) if p != 0.0 else bleu._LOG_ZERO for p in precisions[:eff_order])
-  return bp * math.exp(log_sum / eff_order)
+  return bleu.bleu_value(correct, total, bp, smooth_method=smooth_method, smooth_value=smooth_value,
+                         use_effective_order=use_effective_order)[0]
 
 
 def _bleu_setup(hyp_sets: Sequence[Sequence[str]], references: Sequence[Sequence[str | None]], tokenize: str,
