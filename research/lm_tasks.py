@@ -18,15 +18,12 @@
 
 Every task saves the dataset's vocabulary in the workdir (vocab.json or vocab.txt) and checks it on restore.
 
-Trainer 'finetune': the supervised loop, but the freshly initialized parameters are overwritten, subtree by
-subtree, with those of another run's latest checkpoint (config.init_from.workdir, config.init_from.subtrees =
-('target:source', ...); an empty source means that run's whole parameter tree). Used for ELMo features (a
-classifier's 'bilm' ← a pretrained 'elmo_bilm') and BERT fine-tuning ('bert:bert', 'pooler:pooler').
+Starting from a pretraining run (ELMo features: a classifier's 'bilm' ← a pretrained 'elmo_bilm'; BERT fine-tuning:
+'bert:bert', 'pooler:pooler') is trainer 'finetune' of research/init_from.py.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +34,12 @@ import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from research import registry, sharding
-from research.data.text import load_vocab, save_or_check_vocab, vocab_filename
+from research import registry
+from research.data.text import save_or_check_vocab
 from research.errors import UserError
 from research.metrics import mean_metric, metric
 from research.models.bert import make_pairs, mask_tokens
 from research.tasks import apply_model
-from research.train import Trainer, TrainState
 
 Batch = dict[str, jax.Array]
 
@@ -204,79 +200,3 @@ class MaskedLMTask(_VocabHooks):
 
 # ----------------------------------------------------------------------------------------------
 # Fine-tuning from another run's parameters.
-
-
-def parse_keys(keys: Sequence[str]) -> list[tuple[str, str]]:
-  out = []
-  for item in keys:
-    target, sep, source = str(item).partition(":")
-    if not sep or not target:
-      raise UserError(f"config.init_from.subtrees entry {item!r} must be 'target:source' (source may be empty)")
-    out.append((target, source))
-  return out
-
-
-def load_pretrained_params(workdir: str) -> dict[str, Any]:
-  from research.checkpoint import load_state
-  try:
-    _, state, _ = load_state(os.path.expanduser(workdir))
-  except FileNotFoundError:
-    raise UserError(f"config.init_from.workdir={workdir!r} has no checkpoint; run the pretraining first") from None
-  return state["params"]
-
-
-def merge_params(params: dict[str, Any], pretrained: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-  """params with each `target` subtree replaced by pretrained[source] (shapes must match exactly)."""
-  params = dict(params)
-  for target, source in parse_keys(keys):
-    if target not in params:
-      raise UserError(f"config.init_from.subtrees: the model has no parameter subtree {target!r}; "
-                      f"it has {', '.join(sorted(params))}")
-    src = pretrained if not source else pretrained.get(source)
-    if src is None:
-      raise UserError(f"config.init_from.subtrees: the pretrained run has no subtree {source!r}; "
-                      f"it has {', '.join(sorted(pretrained))}")
-    theirs = _select(params[target], src, source or "(all)")
-    params[target] = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), params[target], theirs)
-  return params
-
-
-def _select(ours: Any, theirs: Any, path: str) -> Any:
-  """`theirs` restricted to the structure of `ours` (extra pretrained entries, e.g. an LM's softmax that a feature
-  extractor never calls, are dropped); every leaf must exist with the same shape."""
-  if isinstance(ours, dict):
-    if not isinstance(theirs, dict):
-      raise UserError(f"pretrained {path} is an array where the model has a subtree")
-    missing = sorted(set(ours) - set(theirs))
-    if missing:
-      raise UserError(f"pretrained {path} has no {missing[0]!r}; use the same model as the pretraining run")
-    return {k: _select(ours[k], theirs[k], f"{path}/{k}") for k in ours}
-  if np.shape(ours) != np.shape(theirs):
-    raise UserError(f"pretrained {path} has shape {np.shape(theirs)}, the model needs {np.shape(ours)}; use the same "
-                    "model sizes as the pretraining run")
-  return theirs
-
-
-@registry.trainers.register("finetune")
-def finetune(config: ConfigDict, workdir: str, *, allow_config_change: bool = False):
-  return FinetuneTrainer(config, workdir, allow_config_change=allow_config_change).run()
-
-
-class FinetuneTrainer(Trainer):
-  """The supervised Trainer; only the initial parameters differ (see the module docstring)."""
-
-  def init_state(self) -> TrainState:
-    state = super().init_state()
-    init = self.config.get("init_from")
-    if init is None or not init.get("workdir"):
-      raise UserError("trainer 'finetune' needs config.init_from.workdir (a finished pretraining run)")
-    src_dir = os.path.expanduser(init.workdir)
-    vocab = self.dataset.info.get("vocab")
-    if vocab is not None:
-      saved = os.path.join(src_dir, vocab_filename(vocab))
-      if os.path.exists(saved) and load_vocab(saved).fingerprint() != vocab.fingerprint():
-        raise UserError(f"the vocabulary of {src_dir} differs from this dataset's; set "
-                        f"config.dataset.vocab_path={saved}")
-    params = merge_params(jax.device_get(state.params), load_pretrained_params(src_dir), init.subtrees)
-    params = jax.device_put(params, sharding.replicated(self.mesh))
-    return state.with_params(params, self.tx)

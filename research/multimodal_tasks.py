@@ -1,5 +1,5 @@
-"""Tasks for the multimodal models (research/models/captioning.py, research/models/text_to_image.py),
-and the 'warm_start' trainer that initializes part of a model from another run's checkpoint.
+"""Tasks for the multimodal models (research/models/captioning.py, research/models/text_to_image.py). A captioner
+whose CNN trunk starts from a trained classifier runs under trainer 'warm_start' (research/init_from.py).
 
 'captioning'     batch from research/data/scenes.py's CaptionCollate. Loss = masked per-token
                  cross-entropy + λ · mean over images of Σ_i (1 − Σ_t α_ti)² (the doubly stochastic
@@ -39,7 +39,7 @@ import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from research import registry, sharding
+from research import registry
 from research.bleu import corpus_bleu_tokens
 from research.checkpoint import load_state
 from research.data.scenes import CaptionCollate
@@ -51,7 +51,6 @@ from research.metrics import mean_metric, metric
 from research.models.cnn import CNNClassifier
 from research.tasks import apply_model
 from research.tokenizer import BOS_ID, EOS_ID, PAD_ID
-from research.train import Trainer
 
 Batch = dict[str, jax.Array]
 
@@ -362,57 +361,3 @@ class TextToImageTask:
       results["classifier_accuracy"] = gen_ok / gen_total
       results["classifier_accuracy_real"] = real_ok / real_total
     return results
-
-
-# ------------------------------------------------------------------------------------------ warm start
-def _subtree(tree: Any, path: str) -> Any:
-  for part in [p for p in path.split("/") if p]:
-    if not isinstance(tree, dict) or part not in tree:
-      raise UserError(f"no {path!r} in the parameters (has {sorted(tree) if isinstance(tree, dict) else tree}); "
-                      "check config.init_from.source/target")
-    tree = tree[part]
-  return tree
-
-
-def _replace(tree: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-  parts = [p for p in path.split("/") if p]
-  if not parts:
-    return value
-  out = dict(tree)
-  out[parts[0]] = _replace(tree[parts[0]], "/".join(parts[1:]), value)
-  return out
-
-
-def warm_start_params(params: Any, workdir: str, source: str, target: str) -> Any:
-  """`params` with the subtree at `target` replaced by the subtree at `source` of WORKDIR's latest
-  checkpoint. Raises UserError when the two subtrees differ in structure or any shape."""
-  _, state, _ = load_state(os.path.expanduser(workdir))
-  loaded = _subtree(state["params"], source)
-  current = _subtree(params, target)
-  want = jax.tree_util.tree_structure(current)
-  if jax.tree_util.tree_structure(loaded) != want or any(
-      np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(current), strict=True)):
-    shapes = lambda t: jax.tree.map(np.shape, t)  # noqa: E731
-    raise UserError(f"{workdir}:{source} {shapes(loaded)} does not fit this model's {target} {shapes(current)}; "
-                    "make config.model.features match the classifier's")
-  loaded = jax.tree.map(lambda a, b: jnp.asarray(a, b.dtype), loaded, current)
-  return _replace(params, target, loaded)
-
-
-class WarmStartTrainer(Trainer):
-  """The supervised loop, with part of the initial parameters taken from another run:
-  config.init_from = {workdir, source ('trunk'), target ('trunk')}. Applies only to a fresh run; a
-  resumed run restores its own checkpoint over it."""
-
-  def init_state(self):
-    state = super().init_state()
-    spec = self.config.get("init_from")
-    if not spec or not spec.get("workdir"):
-      return state
-    params = warm_start_params(state.params, spec.workdir, spec.get("source", "trunk"), spec.get("target", "trunk"))
-    return jax.device_put(state.with_params(params, self.tx), sharding.replicated(self.mesh))
-
-
-@registry.trainers.register("warm_start")
-def warm_start_train_and_evaluate(config: ConfigDict, workdir: str, *, allow_config_change: bool = False):
-  return WarmStartTrainer(config, workdir, allow_config_change=allow_config_change).run()

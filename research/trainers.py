@@ -2,8 +2,9 @@
 
 import research.lda.trainer  # noqa: F401  (trainer 'lda')
 from research import (
-    lm_tasks,  # noqa: F401  (tasks text_classification, lm, mlm_nsp; trainer finetune)
-    multimodal_tasks,  # noqa: F401  (tasks captioning, text_to_image; trainer warm_start)
+    init_from,  # noqa: F401  (trainers finetune, warm_start)
+    lm_tasks,  # noqa: F401  (tasks text_classification, lm, mlm_nsp)
+    multimodal_tasks,  # noqa: F401  (tasks captioning, text_to_image)
     seq2seq_task,  # noqa: F401  (task 'seq2seq')
     train,  # noqa: F401  (registers 'supervised')
 )

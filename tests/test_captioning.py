@@ -21,9 +21,10 @@ from research.checkpoint import Checkpointer
 from research.decoding import beam_search, greedy_search
 from research.decoding.decoder import method_step_fns
 from research.errors import UserError
+from research.init_from import load_pretrained_params, merge_params
 from research.models.captioning import ShowAttendTell, ShowTell, pool_to_grid
 from research.models.cnn import CNNClassifier
-from research.multimodal_tasks import CaptioningTask, doubly_stochastic_penalty, warm_start_params
+from research.multimodal_tasks import CaptioningTask, doubly_stochastic_penalty
 from research.tokenizer import BOS_ID, EOS_ID
 
 V, B, T, S = 11, 3, 6, 24
@@ -208,13 +209,14 @@ def test_warm_start_copies_the_classifier_trunk(tmp_path):
   ckpt.close()
   image, tokens = inputs()
   params = ATT.init(key(4), image, tokens)["params"]
-  new = warm_start_params(params, str(tmp_path / "cnn"), "trunk", "trunk")
+  new = merge_params(params, load_pretrained_params(str(tmp_path / "cnn")), [("trunk", "trunk")])
   for a, b in zip(jax.tree.leaves(new["trunk"]), jax.tree.leaves(clf_params["trunk"]), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(np.asarray(new["lstm_h"]), np.asarray(params["lstm_h"]))
   wider = ShowAttendTell(vocab_size=V, grid=3, features=(4, 8), embed_dim=8, hidden_dim=12, attention_dim=5)
   with pytest.raises(UserError, match="does not fit"):
-    warm_start_params(wider.init(key(4), image, tokens)["params"], str(tmp_path / "cnn"), "trunk", "trunk")
+    merge_params(wider.init(key(4), image, tokens)["params"], load_pretrained_params(str(tmp_path / "cnn")),
+                 [("trunk", "trunk")])
 
 
 def test_evaluate_extra_decodes_and_scores(variables):

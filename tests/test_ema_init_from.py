@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research import lm_tasks
+from research import init_from
 from research.models import elmo, lstm_lm  # noqa: F401  (registers the models)
 from research.train import Trainer, TrainState
 from tests.test_lm_data import write_rt_csv
@@ -46,7 +46,7 @@ def test_finetune_restarts_the_ema_at_the_pretrained_weights(tmp_path):
   clf = lm_config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=1")
   clf.dataset.path = csv
   clf.ema_decay = 0.9
-  assert_ema_is_params(lm_tasks.FinetuneTrainer(clf, str(tmp_path / "clf")).initial_state)
+  assert_ema_is_params(init_from.InitFromTrainer(clf, str(tmp_path / "clf")).initial_state)
 
 
 def test_layerwise_pretraining_restarts_the_ema(tmp_path, data_dir):

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from research import lm_tasks  # noqa: F401  (registers tasks and the 'finetune' trainer)
+from research import init_from, lm_tasks  # noqa: F401  (lm_tasks registers the tasks)
 from research.checkpoint import load_state
 from research.data import text  # noqa: F401  (registers datasets)
 from research.errors import UserError
@@ -51,7 +51,7 @@ def test_elmo_pretrain_then_frozen_features(tmp_path):
   clf.dataset.path = csv
   clf.num_train_steps = clf.checkpoint_every_steps = 60
   clf.log_every_steps = 10
-  results = lm_tasks.FinetuneTrainer(clf, str(tmp_path / "clf")).run()
+  results = init_from.InitFromTrainer(clf, str(tmp_path / "clf")).run()
   assert 0.0 <= results["test"]["accuracy"] <= 1.0
   # Regression: the classifier on frozen features used to stay at log 2 ≈ 0.693 (majority class); the pooled
   # states' shared offset swamped their between-sentence variation until they were standardized (model.normalize).
@@ -69,7 +69,7 @@ def test_elmo_pretrain_then_frozen_features(tmp_path):
   bad = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=2")
   bad.dataset.path = csv
   with pytest.raises(UserError, match="pretrained"):
-    lm_tasks.FinetuneTrainer(bad, str(tmp_path / "clf2"))
+    init_from.InitFromTrainer(bad, str(tmp_path / "clf2"))
 
 
 def test_bert_polarity_data_path_and_pretraining_vocab(tmp_path):

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from research import (
-  lm_tasks,  # noqa: F401  (registers tasks and the 'finetune' trainer)
+  lm_tasks,  # noqa: F401  (registers the tasks)
   registry,
 )
 from research.data import text
