@@ -96,7 +96,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     # of them train on exactly the same 1,000 images.
     config.dataset.validation_fraction = OVERFIT_VALIDATION / FASHION_TRAIN
     config.dataset.train_fraction = OVERFIT_TRAIN / (FASHION_TRAIN - OVERFIT_VALIDATION)
-    # `train_subset` = the 1,000 training images, evaluated with dropout/noise off (research/train.py load_splits)
+    # `train_subset` = the 1,000 training images, evaluated with dropout/noise off (research/train/loop.py load_splits)
     config.dataset.eval_splits = ("train_subset", "test")  # + "validation", added by the fractions
     config.optimizer.name = "adam"
     config.optimizer.learning_rate = 1e-3

@@ -18,10 +18,10 @@ sentences are what a ~1-epoch CPU budget can learn); evaluation pairs are trunca
 Model: an LSTM encoder–decoder sized for a 2-core CPU budget: embeddings 128, bidirectional 1-layer
 encoder and 1-layer decoder with hidden 256 (3.35 M parameters, 22.5 GFLOP per step), no dropout (the
 budget underfits); masked cross-entropy with label smoothing 0.1 on real target tokens (config.task='seq2seq',
-research/seq2seq_task.py); 360 steps of 64 verses (≈ 1.2 epochs), Adam 3e-3 with 60 warmup steps and
+research/tasks/seq2seq.py); 360 steps of 64 verses (≈ 1.2 epochs), Adam 3e-3 with 60 warmup steps and
 cosine decay. Padding: each batch is padded to its longest sentence, rounded up to a multiple of 8 (few jit
 shapes). Evaluation decodes the whole test split with greedy search and beam search (k = 3, α = 0.6) and
-reports corpus BLEU (research/bleu.py).
+reports corpus BLEU (research/evaluation/bleu.py).
 
 Measured (`python -m experiments.attention.bible`, whose `lstm` run is this config with evaluation
 restricted to the test split; 2 CPU cores shared with other jobs, load average 8–10): training 10.2 min

@@ -1,5 +1,5 @@
 """What every command-line entry point shares: a problem the user can fix is one `error:` line on stderr and exit
-status 2, never a traceback (research.main, research.sweep, research.report and the experiments' scripts)."""
+status 2, never a traceback (research.main, research.tools.sweep, research.tools.report and the experiments' scripts)."""
 
 from __future__ import annotations
 

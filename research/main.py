@@ -98,7 +98,8 @@ def main(argv: list[str]) -> None:
   try:
     import jax
 
-    from research import distributed, registry
+    from research import registry
+    from research.train import distributed
     distributed.maybe_initialize(config)
     trainer = registry.trainers.get(config.get("trainer", "supervised"))
     trainer(config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)

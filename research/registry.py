@@ -61,8 +61,10 @@ _BUILTIN_MODULES = (
     "research.models",
     "research.tasks",
     "research.data",
-    "research.optim",
-    "research.trainers",
+    "research.train.optim",  # optimizers, schedules
+    "research.train.loop",  # trainer 'supervised'
+    "research.train.init_from",  # trainers 'finetune', 'warm_start'
+    "research.lda.trainer",  # trainer 'lda'
 )
 _imported = False
 

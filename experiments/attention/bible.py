@@ -3,7 +3,7 @@ training budget; BLEU by source-length bucket; training tokens/s per model.
 
   python -m experiments.attention.bible [--quick] [--force] [--models lstm,transformer]
 
-Every model trains through the one loop (research.train.Trainer) with the shared Bible budget of
+Every model trains through the one loop (research.train.loop.Trainer) with the shared Bible budget of
 experiments/seq2seq/common.py (`bible_config`: configs/attention.py:model=M,task=bible plus the overrides
 printed in the README section) in BIBLE_WORKDIRS/<model> (default /tmp/bible_runs/<model>): the same
 steps, batch, data and vocabularies for every model. experiments/seq2seq/bible.py then restores the
@@ -11,7 +11,7 @@ steps, batch, data and vocabularies for every model. experiments/seq2seq/bible.p
 
 After training, the whole test split is greedy-decoded from the final state on *untruncated* sources
 (training dropped pairs longer than config.dataset.max_len, so the longer test verses measure how each
-model copes beyond the lengths it was trained on); BLEU is corpus BLEU (research/bleu.py, 13a).
+model copes beyond the lengths it was trained on); BLEU is corpus BLEU (research/evaluation/bleu.py, 13a).
 Writes results/runs/bible_<model>.json (+ .attention.json for heatmaps.py) and results/bible.md, then
 rebuilds README.md (make_readme). A finished run is only re-read (its JSON), `--force` retrains.
 `--quick`: 2,000 training verses, 30 steps, 100 test verses (a smoke run; writes bible_quick.md).
@@ -30,7 +30,9 @@ from experiments.attention import common
 from experiments.seq2seq import common as s2s
 from research import cli
 from research.decoding.decoder import Decoder, DecodeSettings
-from research.train import Trainer
+from research.evaluation import outputs
+from research.tools import compare
+from research.train.loop import Trainer
 
 MODELS = s2s.BIBLE_MODELS
 def run_one(model: str, quick: bool, force: bool) -> dict:
@@ -54,7 +56,7 @@ def run_one(model: str, quick: bool, force: bool) -> dict:
   info = trainer.dataset.info
   decoder = Decoder(trainer.model, bos_id=int(info["bos_id"]), eos_id=int(info["eos_id"]), pad_id=int(info["pad_id"]))
   max_len = int(config.decode.max_decode_len)
-  hyps, _, seconds = decoder.translate(common.variables_of(trainer), test["src"],
+  hyps, scores, seconds = decoder.translate(common.variables_of(trainer), test["src"],
                                        DecodeSettings("greedy", 1, 0.0, max_len), batch_size=config.eval_batch_size)
   texts = [trainer.task.detokenize(h) for h in hyps]
   refs = test["ref"]
@@ -78,13 +80,37 @@ def run_one(model: str, quick: bool, force: bool) -> dict:
                                                                        strict=True)],
   }
   common.save_run(name, summary)
+  # Per verse: hypothesis, score and BLEU / chrF statistics, for the CIs and paired tests of the README.
+  outputs.write_decodes(decodes_path(name), refs, [[t] for t in texts], scores[:, None],
+                        header={"split": "test", "method": "greedy", "model": model},
+                        source_lengths=[len(x) for x in test["src"]], bleu_tokenize=trainer.task.bleu_tokenize,
+                        lowercase=trainer.task.bleu_lowercase)
   short = [i for i, src in enumerate(test["src"]) if 8 <= len(src) <= 24][:2]  # readable heatmaps
   common.save_attention(name, trainer, [test["src"][i] for i in short], [hyps[i] for i in short])
   print(f"[bible] {model}: BLEU {summary['bleu']:.2f} ({summary['wall_s']:.0f} s)", flush=True)
   return summary
 
 
-def render(res: dict[str, dict], models: tuple[str, ...], command: str) -> str:
+def decodes_path(name: str) -> str:
+  return os.path.join(common.RUNS, f"{name}.decodes.jsonl")
+
+
+def significance(models: tuple[str, ...], quick: bool) -> str:
+  """The CI / p-value tables of research.tools.compare over the saved decodes (baseline: the first model), or
+  a note naming the runs that predate saved decodes."""
+  names = [f"bible_{m}" + ("_quick" if quick else "") for m in models]
+  missing = [m for m, n in zip(models, names, strict=True) if not os.path.exists(decodes_path(n))]
+  if missing:
+    return (f"(No per-verse decodes saved for {', '.join(missing)}: rerun them with `--force --models "
+            f"{','.join(missing)}` for confidence intervals.)")
+  systems = [outputs.read_decodes(decodes_path(n)) for n in names]
+  table = compare.comparison_table(systems, list(models), buckets=[hi for _, hi in s2s.BUCKETS[:-1]])
+  return (f"Corpus BLEU and chrF with 95% bootstrap intervals (1,000 resamples of the verses) and paired bootstrap "
+          f"p-values against `{models[0]}` (sacrebleu's --paired-bs, 1,000 resamples), overall and per source-length "
+          f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl):\n\n{table}")
+
+
+def render(res: dict[str, dict], models: tuple[str, ...], command: str, quick: bool = False) -> str:
   keys = [s2s.bucket_name(lo, hi) for lo, hi in s2s.BUCKETS]
   first = res[models[0]]
   counts = [first["by_bucket"].get(k, {}).get("n", 0) for k in keys]
@@ -124,8 +150,10 @@ training saw only sources of ≤ {first['max_len']} characters):
 
 {common.table(["model", *[f"src {k}" for k in keys], "all"], rows2)}
 
-Ranking by test BLEU (computed from the table): {ranking}. Read differences of a few tenths of a point
-as ties: one seed, and the length buckets hold {min(counts)}–{max(counts)} verses each.
+Ranking by test BLEU (computed from the table): {ranking}. One seed, and the length buckets hold
+{min(counts)}–{max(counts)} verses each, so read the intervals below before any difference.
+
+{significance(models, quick)}
 
 Sample translations (greedy, first test verses):
 
@@ -141,7 +169,7 @@ def main() -> None:
   a = p.parse_args()
   models = tuple(a.models.split(","))
   res = {m: run_one(m, a.quick, a.force) for m in models}
-  common.write_section("bible" + ("_quick" if a.quick else ""), render(res, models, common.command_line()))
+  common.write_section("bible" + ("_quick" if a.quick else ""), render(res, models, common.command_line(), a.quick))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Helpers shared by the attention experiments: train a configs/attention.py run through the one loop
-(research.train.Trainer), read its loss curve and training throughput from metrics.jsonl, decode with
+(research.train.loop.Trainer), read its loss curve and training throughput from metrics.jsonl, decode with
 the common `step_fn` searches, pull attention weights out of the trained model, and write tables.
 
 Every run's summary is cached as JSON under experiments/attention/results/runs/<name>.json so the
@@ -23,11 +23,10 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from configs import attention as attention_config
-from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
 from research.config import override
 from research.decoding.decoder import Decoder, DecodeSettings
-from research.metric_writers import read_metrics
-from research.train import Trainer
+from research.train.loop import Trainer
+from research.train.metric_writers import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")

@@ -34,7 +34,7 @@ BLEU by source length, tokens/s), `make_readme.py` (this file, including the ben
 The cuDNN fast path (`attention_impl="cudnn"` through `jax.nn.dot_product_attention`) needs an NVIDIA GPU; tests/
 check the XLA implementation of the same call against the reference path on CPU. On an H100 (2026-11-26, two runs:
 experiments/benchmarks/results/h100_2026-11-26 and h100_2026-11-26b): cuDNN's masked backward pass rejects odd
-sequence lengths (the model now pads them); the GPU tests (tests/test_transformer.py, including both cuDNN tests
+sequence lengths (the model now pads them); the GPU tests (tests/models/test_transformer.py, including both cuDNN tests
 against the float32 reference) pass; section 5 has the benchmark at both sizes on that GPU (`h100`, JSON copied from
 the second run's $OUT) next to this CPU's.
 """

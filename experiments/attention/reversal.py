@@ -40,7 +40,7 @@ import numpy as np
 from experiments.attention import common
 from research import cli
 from research.errors import UserError
-from research.report import mean_std as mean_and_sd
+from research.tools.report import mean_std as mean_and_sd
 
 MODELS = ("lstm", "luong_dot", "luong_general", "transformer")
 LENGTHS = (10, 25, 50, 100)

@@ -5,7 +5,7 @@
 
 Every step of `research.decoding.beam_search` selects three times: the best 2K of the K·V one-token extensions
 (`candidates`), the best K of the old and new finished hypotheses (3K entries) and the best K non-eos candidates
-(2K entries). All variants give the same result, ties included (tests/test_decoding.py); which is fastest is
+(2K entries). All variants give the same result, ties included (tests/decoding/test_decoding.py); which is fastest is
 a property of the backend, so this benchmark times each one:
   candidates: `one_stage` (one top_k over [B, K·V]), `two_stage` (each beam's best 2K, then the best 2K of
     those K·2K) or `two_stage_padded` (the first stage over rows padded to 1024 entries, `top_k_padded`: XLA's

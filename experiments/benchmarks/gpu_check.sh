@@ -31,7 +31,7 @@ fi
 if ls .gpu/fm/*.gz >/dev/null 2>&1; then
   mkdir -p /usr/share/datasets/fashion-mnist && cp .gpu/fm/*.gz /usr/share/datasets/fashion-mnist/
 fi
-# cuda first (the default backend), cpu kept for host callbacks (jax.debug.callback in tests/test_decoding.py).
+# cuda first (the default backend), cpu kept for host callbacks (jax.debug.callback in tests/decoding/test_decoding.py).
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1 JAX_PLATFORMS=${GPU_CHECK_PLATFORMS:-cuda,cpu}
 # The tests compare float32 results with tight tolerances: keep TF32 out of float32 matrix products. Three test
 # processes share the GPU: no preallocation.
@@ -70,9 +70,9 @@ parallel_tests() {
   done
   pack
 }
-parallel_tests 150 "test_transformer:tests/test_transformer.py" \
-  "test_decoding:tests/test_decoding.py tests/test_decoding_kernels.py" \
-  "test_luong_rbm:tests/test_luong.py tests/test_rbm.py"
+parallel_tests 150 "test_transformer:tests/models/test_transformer.py" \
+  "test_decoding:tests/decoding/test_decoding.py tests/decoding/test_decoding_kernels.py" \
+  "test_luong_rbm:tests/models/test_luong.py tests/pretraining/test_rbm.py"
 # EXTRA: a one-off command for this call (e.g. an A/B script carried in .gpu/), run before the benchmarks.
 if [ -n "${EXTRA:-}" ]; then step extra 60 bash -c "$EXTRA"; fi
 step beam_topk 120 python3 -m experiments.benchmarks.beam_topk

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.data.images import FASHION_MNIST_DIR, read_idx
-from research.models import rbm
+from research.pretraining import rbm
 
 
 def load(split: str, limit: int | None) -> np.ndarray:

@@ -27,10 +27,10 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from research import sharding
-from research.checkpoint import Checkpointer
-from research.metric_writers import MetricWriter
-from research.train import Trainer
+from research.train import sharding
+from research.train.checkpoint import Checkpointer
+from research.train.loop import Trainer
+from research.train.metric_writers import MetricWriter
 
 flags.DEFINE_bool("quick", False, "fewer steps (a smoke run, noisier numbers)")
 FLAGS = flags.FLAGS

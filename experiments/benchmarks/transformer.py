@@ -38,9 +38,9 @@ import optax
 
 from research.decoding import beam_search, greedy_search
 from research.decoding.decoder import method_step_fns
-from research.losses import cross_entropy
 from research.models.attention import LuongSeq2Seq
 from research.models.transformer import Transformer
+from research.tasks.losses import cross_entropy
 
 BOS, NEVER_EOS, BEAM = 1, -1, 4
 

@@ -40,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research import losses, registry
+from research import registry
 from research.models import seq2seq, transformer  # noqa: F401  (registers the models)
+from research.tasks import losses
 
 try:
   import torch

@@ -2,7 +2,7 @@ r"""Tables and plots of experiments/deep_nets/README.md, computed from the run f
 
   python -m experiments.deep_nets.make_readme [--root=workdirs/deep_nets] [--out=experiments/deep_nets]
 
-Reads ROOT/{vanishing,remedies,overfitting} (research.main workdirs made by research.sweep) and ROOT/rbm
+Reads ROOT/{vanishing,remedies,overfitting} (research.main workdirs made by research.tools.sweep) and ROOT/rbm
 (experiments/deep_nets/rbm/run.py) and writes OUT/README.md and OUT/plots/*.png. Every number in the README
 comes from here; runs that have not finished are counted and left out of the tables. Mean ± sample std over
 seeds (a cell of one run shows the value alone; n says how many runs).
@@ -22,8 +22,8 @@ from absl import app, flags
 
 from experiments.deep_nets.overfitting import sweep as overfit_sweep
 from experiments.deep_nets.remedies import sweep as remedies_sweep
-from research import hyper
-from research.report import RunData, find_runs, mean_std
+from research.tools import hyper
+from research.tools.report import RunData, find_runs, mean_std
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "workdirs/deep_nets", "Folder with the experiments' run folders.")

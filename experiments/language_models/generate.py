@@ -3,7 +3,7 @@
   python -m experiments.language_models.generate [--workroot=/tmp/lm_gen] [--steps=3000] [--quick]
 
 Trains (or resumes) configs/lm.py:model=lstm,data=austen,width=256,layers=2 through the ordinary training loop
-(`research.train.Trainer`, the loop `research.main` runs), then continues a few fixed prompts with
+(`research.train.loop.Trainer`, the loop `research.main` runs), then continues a few fixed prompts with
 `research.decoding.temperature_sample` at temperature 0.7 and 1.0 (full distribution, no top-k / top-p) and with
 greedy search (plain, and blocking repeated trigrams), 30 tokens each, from one fixed jax.random key. Writes results/generate.json (config, validation
 perplexity, the texts with each sample's mean log-probability per token under the model, wall time);
@@ -24,11 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import lm as lm_config
-from research import lm_tasks  # noqa: F401  (registers the 'lm' task)
 from research.decoding import greedy_search, temperature_sample
-from research.metric_writers import read_metrics
 from research.models import lstm_lm
-from research.train import Trainer
+from research.train.loop import Trainer
+from research.train.metric_writers import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROMPTS = ("it is a truth universally acknowledged that", "she could not help", "mr. darcy", "the weather was")

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from research import report as report_lib
+from research.tools import report as report_lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -43,7 +43,7 @@ def table(header: list[str], rows: list[list]) -> str:
 
 
 def mean_std(values: list[float], digits: int = 4) -> str:
-  """'mean ± sample std' over seeds (research.report.mean_std), the value alone for one seed."""
+  """'mean ± sample std' over seeds (research.tools.report.mean_std), the value alone for one seed."""
   if not values:
     return "not run"
   if len(values) == 1:
@@ -156,7 +156,7 @@ def pairs(runs: dict) -> str:
     text += ("\n\n**Why chance.** The pairs are built as intended (research/data/text.py `same_movie_pairs`: one "
              "pair per snippet, label 1 = another snippet of the same movie with probability 1/2; the batches hold "
              "`[CLS] a [SEP] b [SEP]` with segment ids 0 then 1, checked by "
-             "tests/test_lm_data.py::test_wordpiece_single_and_pair_examples), but the task carries almost no signal that a model "
+             "tests/data/test_lm_data.py::test_wordpiece_single_and_pair_examples), but the task carries almost no signal that a model "
              "could pick up: critics' snippets of one movie rarely share words, and the validation and test movies "
              "are never seen in training, so names and plot words learned there do not transfer. Measured on the "
              "same pairs (`pairs_signal` in run_all.py, bag-of-words probes without any network):\n\n"
@@ -367,7 +367,7 @@ the project's shared 2-core CPU while other jobs ran, so every model is tiny and
 the classifiers and for the LMs of the perplexity table, 1,500 for the biLM under the ELMo rows, {bert_steps(runs)}
 for BERT pretraining. The numbers show the mechanisms working; they are far from what these models reach with real
 budgets. The `seeds` column says how many seeds each row has ({seed_note(runs)}); a ± is the sample standard
-deviation over the seeds (research.report.mean_std).
+deviation over the seeds (research.tools.report.mean_std).
 The last column of "Every run" says
 when each run finished; "earlier session" marks runs kept from the previous session (the LM code they ran is
 unchanged).
@@ -401,7 +401,7 @@ The cause was the feature path: a trained LSTM's states share a large per-dimens
 mean-pooled, differ little from one sentence to the next, while the classifier applied 30% dropout to the per-token
 features *before* pooling, noise larger than that between-sentence difference; in 300 steps the head got no
 further than the offset and the class prior. `elmo_classifier` now standardizes the pooled features (BatchNorm,
-`normalize=True`) and applies dropout after pooling. tests/test_lm_train.py::test_elmo_pretrain_then_frozen_features
+`normalize=True`) and applies dropout after pooling. tests/tasks/test_lm_train.py::test_elmo_pretrain_then_frozen_features
 trains the classifier on a separable fixture through the real `finetune` trainer and requires its training loss to
 fall below 0.45 within 60 steps, with the biLM bitwise unchanged. The fix moves the classifier off the majority
 class, but what it can reach is bounded by the features: those of a biLM trained for 1,500 steps (batches of 32
@@ -424,14 +424,14 @@ encoder pretrained here on Rotten Tomatoes text (`bert_pretrain`, its WordPiece 
 
 NLL in nats per token; perplexity = exp(NLL). Word vocabulary of 4,000 (the rest is `<unk>`), windows of 32
 tokens, evaluated on 128 validation windows. "Honest" scores every position t from an input in which token t
-itself is replaced by `<unk>` (config `lm_hide_target`, research/lm_tasks.py): for a model that cannot see the
+itself is replaced by `<unk>` (config `lm_hide_target`, research/tasks/language.py): for a model that cannot see the
 token it predicts this changes nothing (the LSTM LM and both ELMo directions give identical numbers), for the
 leaky biLM it removes the answer it was copying.
 
 {lm(runs)}
 
 The leaky biLM predicts token t from [forward state at t−1; backward state at t−1], and the backward state at t−1
-has read token t. {leak_summary(runs)} tests/test_elmo.py proves the mechanism with gradients (ELMo's forward LM:
+has read token t. {leak_summary(runs)} tests/models/test_elmo.py proves the mechanism with gradients (ELMo's forward LM:
 zero gradient from tokens ≥ t; backward LM: zero from tokens ≤ t; leaky: non-zero from token t itself).
 
 ## Generated text: greedy search and sampling at two temperatures
@@ -458,7 +458,7 @@ the logged step; validation rows use fixed masks and pairs. Each cell is the mea
 seed 0's). The "no context" rows are what MLM is worth without
 reading the sentence: always answering the training split's most frequent WordPiece token (accuracy), or its
 unigram distribution (loss), scored on the validation pairs' tokens (`mlm_baseline` in run_all.py); NSP's is 0.5.
-The MLM head runs only at the selected positions (research/lm_tasks.py), so a step no longer pays for projecting
+The MLM head runs only at the selected positions (research/tasks/language.py), so a step no longer pays for projecting
 all 67 positions onto the 4,000-token vocabulary. {bert_summary(runs)}
 
 {curve}
@@ -469,7 +469,7 @@ all 67 positions onto the 4,000-token vocabulary. {bert_summary(runs)}
 
 The first row applies `make_pairs` + `mask_tokens` (research/models/bert.py) to
 {m.get('batches', 0)} random training batches; the selection is exactly round(15%) of the maskable tokens of each
-row (at least 1), so its rate sits slightly off 0.15 through rounding. tests/test_bert.py checks the 80/10/10 split
+row (at least 1), so its rate sits slightly off 0.15 through rounding. tests/models/test_bert.py checks the 80/10/10 split
 and the NSP 50/50 within 5 standard deviations over 4,000 pairs, and that [CLS]/[SEP]/[PAD] are never selected.
 
 ## Every run

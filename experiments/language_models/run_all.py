@@ -21,14 +21,11 @@ import time
 import jax
 import numpy as np
 
-from research import (
-  lm_tasks,  # noqa: F401  (registers the tasks)
-  registry,
-)
+from research import registry
 from research.data import text
 from research.errors import UserError
-from research.metric_writers import read_metrics
 from research.models import bert, elmo, lstm_lm  # noqa: F401
+from research.train.metric_writers import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")

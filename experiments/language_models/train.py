@@ -3,7 +3,6 @@
   python -m experiments.language_models.train --config=configs/lm.py:model=elmo --workdir=/tmp/lm_elmo
 """
 
-from research import lm_tasks  # noqa: F401  (tasks lm, mlm_nsp, text_classification; trainer finetune)
 from research.data import text  # noqa: F401  (rotten_tomatoes, rotten_tomatoes_pairs, austen, kjv_text, ...)
 from research.main import run
 from research.models import bert, elmo, lstm_lm  # noqa: F401

@@ -29,9 +29,9 @@ def diagnose(workdir: str, data_dir: str) -> dict[str, float]:
   from sklearn.preprocessing import StandardScaler
 
   from experiments.multimodal.run import get_config
-  from research.checkpoint import load_state
   from research.data import get_dataset
-  from research.train import build_model
+  from research.train.checkpoint import load_state
+  from research.train.loop import build_model
   saved = json.load(open(os.path.join(workdir, "config.json")))
   cfg = get_config("text_to_image", "", data_dir)
   cfg.model = ConfigDict(saved["model"])  # the run's own model fields (older runs lack the newer ones)

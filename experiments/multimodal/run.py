@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _import_registrations() -> None:
   # Until research/*/__init__.py import these, load them here so their registry entries exist.
   for mod in ("research.data.scenes", "research.models.cnn", "research.models.captioning",
-              "research.models.text_to_image", "research.multimodal_tasks"):
+              "research.models.text_to_image", "research.tasks.multimodal"):
     importlib.import_module(mod)
 
 
@@ -72,9 +72,9 @@ def mean_std(values: list[float], fmt: str = "") -> str:
 
 
 def load_model(workdir: str, name: str, arg: str, data_dir: str):
-  from research.checkpoint import load_state
   from research.data import get_dataset
-  from research.train import build_model
+  from research.train.checkpoint import load_state
+  from research.train.loop import build_model
   cfg = get_config(name, arg, data_dir)
   ds = get_dataset(cfg.dataset, cfg.data_dir)
   model = build_model(cfg, ds.info)
@@ -88,7 +88,7 @@ def attention_figure(workdir: str, arg: str, data_dir: str, path: str, num_image
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  from research.multimodal_tasks import CaptioningTask
+  from research.tasks.multimodal import CaptioningTask
   cfg, ds, model, variables = load_model(workdir, "captioning", arg, data_dir)
   task = CaptioningTask(cfg, ds.info)
   test = ds.split("test")
@@ -166,7 +166,7 @@ def t2i_table(out: str, data_dir: str, seeds: tuple[int, ...] = (0,)) -> list[di
   import jax.numpy as jnp
 
   from research.data import get_dataset
-  from research.multimodal_tasks import TextToImageTask, scene_cells
+  from research.tasks.multimodal import TextToImageTask, scene_cells
   cnn = os.path.join(out, "cnn")
   cfg = get_config("text_to_image", f"classifier={cnn}", data_dir)
   ds = get_dataset(cfg.dataset, cfg.data_dir)
@@ -274,7 +274,7 @@ MODELS = (("plain", "show_tell", "yes"), ("attention", "show_attend_tell", "yes"
 
 def t2i_markdown(t2i_rows: list[dict[str, Any]], results: dict[str, dict[str, float]]) -> str:
   """The text→image table: one line per drawer, mean ± sample std over its seeds (rows of t2i_table)."""
-  from research.metric_writers import markdown_table
+  from research.train.metric_writers import markdown_table
   if not t2i_rows:
     return "(not run)"
   groups: dict[str, list[dict[str, Any]]] = {}
@@ -298,7 +298,7 @@ def t2i_markdown(t2i_rows: list[dict[str, Any]], results: dict[str, dict[str, fl
 
 def report(out: str, seeds: list[int], data_dir: str, command: str, note: str = "",
            t2i_seeds: tuple[int, ...] = (0,)) -> None:
-  from research.metric_writers import markdown_table
+  from research.train.metric_writers import markdown_table
   results: dict[str, Any] = {}
   for name in sorted(os.listdir(out)):
     wd = os.path.join(out, name)
@@ -379,7 +379,7 @@ converged ones.
 Data: `fashion_scenes` (research/data/scenes.py) — 84×84 scenes, 3×3 grid of 28×28 cells holding 1–2
 Fashion-MNIST articles of distinct classes; 5 grammar references per image; 5,000 train scenes
 (25,000 image–reference pairs), test scenes built from Fashion-MNIST's *test* images. BLEU is
-cumulative BLEU-n (0–100) of research/bleu.py against all 5 references of 500 test images.
+cumulative BLEU-n (0–100) of research/evaluation/bleu.py against all 5 references of 500 test images.
 
 ## Fixed classifier (configs/cnn.py, Fashion-MNIST 28×28)
 Test accuracy {100 * cnn.get('accuracy', float('nan')):.2f}% after {get_config('cnn', '', data_dir).num_train_steps} steps

@@ -15,7 +15,7 @@
 The run is the one experiments/attention/bible.py trains for its model comparison (one config and
 workdir per model: experiments/seq2seq/common.py `bible_config`, `bible_workdir`, i.e.
 $BIBLE_WORKDIRS/<model>, default /tmp/bible_runs/<model>): whichever script comes first trains it through
-research.train.Trainer, the other restores the finished run from WORKDIR/checkpoints and only decodes.
+research.train.loop.Trainer, the other restores the finished run from WORKDIR/checkpoints and only decodes.
 Sources are decoded untruncated (training dropped pairs longer than config.dataset.max_len).
 
 Writes experiments/seq2seq/results/bible[_<model>][_quick].md and WORKDIR/sweep.json.

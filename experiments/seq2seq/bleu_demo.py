@@ -2,14 +2,14 @@
 
 The notes compare a prediction ŷ with a reference y and count 3 matching unigrams, 2 bigrams and
 1 trigram. This demo picks an English pair with exactly those counts, prints which n-grams match, and
-turns the counts into BLEU's n-gram precisions and score with research.bleu.
+turns the counts into BLEU's n-gram precisions and score with research.evaluation.bleu.
 
     python -m experiments.seq2seq.bleu_demo
 """
 
 from __future__ import annotations
 
-from research import bleu
+from research.evaluation import bleu
 
 REFERENCE = "the weather is nice today"   # y
 PREDICTION = "the weather is cold tonight"  # ŷ

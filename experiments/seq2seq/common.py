@@ -10,14 +10,13 @@ from typing import Any
 import numpy as np
 from ml_collections import ConfigDict
 
-from research import seq2seq_task  # noqa: F401  (registers the 'seq2seq' task)
 from research.config import override
 from research.errors import UserError
-from research.train import Trainer
+from research.train.loop import Trainer
 
 
 def train(config: ConfigDict, workdir: str) -> Trainer:
-  """Trains `config` in `workdir` with research.train.Trainer (resuming, or only re-evaluating a finished
+  """Trains `config` in `workdir` with research.train.loop.Trainer (resuming, or only re-evaluating a finished
   run) and returns the trainer, whose `.state` is the final (checkpointed) state."""
   os.makedirs(os.path.dirname(os.path.abspath(workdir)), exist_ok=True)
   trainer = Trainer(config, workdir, allow_config_change=False)

@@ -33,8 +33,8 @@ from research import cli
 from research.config import override
 from research.decoding.decoder import DecodeSettings
 from research.errors import UserError
-from research.metric_writers import read_metrics
-from research.train import Trainer
+from research.train.loop import Trainer
+from research.train.metric_writers import read_metrics
 
 MODEL = "lstm"
 

@@ -13,8 +13,8 @@ RESULTS = os.path.join(HERE, "results")
 
 HEADER = """# Seq2seq experiments (docs/course_notes.md §3–4)
 
-Every run trains through the one training loop (`research.train.Trainer`, task `seq2seq` in
-research/seq2seq_task.py) and decodes from the run's final, checkpointed state; a second invocation
+Every run trains through the one training loop (`research.train.loop.Trainer`, task `seq2seq` in
+research/tasks/seq2seq.py) and decodes from the run's final, checkpointed state; a second invocation
 restores the finished run from `WORKDIR/checkpoints` and only decodes again. The tables below are
 copied verbatim from the files the scripts write, `experiments/seq2seq/results/*.md` (this README is
 rebuilt from them by `python -m experiments.seq2seq.make_readme`); each names the command that produced it.
@@ -38,7 +38,7 @@ READMEs describe the same checkpoint. Whichever script runs first trains the mod
 average about 8–10 during the Bible runs), so wall times and ms/sentence are several times what an idle
 2-core machine gives and vary between rows with the moment's load; compare speeds only loosely. One seed.
 
-BLEU is corpus BLEU from research/bleu.py (equal to sacrebleu, 13a tokenization) of the detokenized
+BLEU is corpus BLEU from research/evaluation/bleu.py (equal to sacrebleu, 13a tokenization) of the detokenized
 hypotheses against the original, untokenized KJV verses; the English vocabulary is lowercased, so BLEU
 is case-insensitive. Training drops pairs longer than `config.dataset.max_len` tokens, but every test
 verse is decoded from its whole, untruncated source.

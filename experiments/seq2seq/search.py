@@ -28,8 +28,8 @@ import numpy as np
 from configs import seq2seq
 from experiments.seq2seq.common import table, train
 from research import cli
-from research.checkpoint import load_state
 from research.decoding.decoder import DecodeSettings
+from research.train.checkpoint import load_state
 
 TOLERANCE = 1e-4  # float32 sums of the same log-probs in different orders differ by ~1e-6
 

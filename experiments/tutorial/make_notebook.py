@@ -28,7 +28,7 @@ print("devices:", jax.devices(), "| quick:", QUICK)"""),
 A config is a Python function returning an `ml_collections.ConfigDict`. The same run from the shell is
 `python -m research.main --config=configs/quickstart.py --workdir=DIR`."""),
     ("code", """from configs import quickstart
-from research.train import Trainer
+from research.train.loop import Trainer
 
 config = quickstart.get_config("runlocal" if QUICK else None)
 config.data_dir = os.environ.get("TUTORIAL_DATA_DIR", config.data_dir)

@@ -10,7 +10,7 @@ Evaluation visits every example once in order; the last partial batch is padded 
 its `mask` is 0 on the padding, so nothing is dropped and nothing is counted twice.
 
 Every batch carries `mask: float32[B]` (1 = real example). With several processes each one gathers
-only its contiguous slice of the global batch (research.sharding.to_global assembles the global array).
+only its contiguous slice of the global batch (research.train.sharding.to_global assembles the global array).
 """
 
 from __future__ import annotations

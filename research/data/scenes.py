@@ -39,7 +39,7 @@ Columns of a split (research.data.base.ArraySource, one row per image; in the tr
   image uint8[S, S, 1], caption int32[n] (ragged; ids, no bos/eos), refs (all references' ids),
   labels int64[M], cells int64[M] (class and cell r·G + c of each item, -1 padding), num_items, scene_id.
 The collate (`CaptionCollate`) pads captions to one fixed length so jit compiles once.
-Info: vocab (research.tokenizer.Vocab), vocab_size, grid, num_cells, cell_size, image_shape, max_value,
+Info: vocab (research.data.vocab.Vocab), vocab_size, grid, num_cells, cell_size, image_shape, max_value,
 class_names, noun_ids (class → token id of its noun), max_caption_len, num_classes.
 """
 
@@ -60,8 +60,8 @@ from ml_collections import ConfigDict
 from research import registry
 from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error
 from research.data.images import _FASHION_FILES, FASHION_MNIST_DIR, read_idx
+from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 from research.errors import UserError
-from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 # One word per class (the tokenizer would split "T-shirt/top" into several, and "top" is a position).
 FASHION_NOUNS = ("tshirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")

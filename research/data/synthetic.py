@@ -26,8 +26,8 @@ from ml_collections import ConfigDict
 from research import registry
 from research.data.base import ArraySource, Dataset
 from research.data.translation import PadCollate, ragged
+from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, Vocab
 from research.errors import UserError
-from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIALS, Vocab
 
 TASKS = ("copy", "reverse", "sort", "addition")
 _SPLIT_INDEX = {"train": 0, "validation": 1, "test": 2}

@@ -19,8 +19,8 @@ The three unlabeled corpora come in two formats (config.dataset.format):
                     the random "not next" sentence is drawn on device by the mlm_nsp task).
 Splits are hashes of a document-part id (window / paragraph), so they never depend on file order.
 
-Tokenizers (config.dataset.tokenizer): 'word' (research/tokenizer.py `Vocab`, <pad>=0, <unk>=3) or
-'wordpiece' (`WordPieceVocab` below, pieces trained by research.tokenizer.train_subword_pieces; [PAD]=0 [UNK]=1
+Tokenizers (config.dataset.tokenizer): 'word' (research/data/vocab.py `Vocab`, <pad>=0, <unk>=3) or
+'wordpiece' (`WordPieceVocab` below, pieces trained by research.data.vocab.train_subword_pieces; [PAD]=0 [UNK]=1
 [CLS]=2 [SEP]=3 [MASK]=4). Vocabularies come from the training split, or from `config.dataset.vocab_path` (a vocabulary saved by
 an earlier run, so fine-tuning reads token ids the way pretraining wrote them). With wordpiece, classification
 examples are `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with `segments` 0 for the first part and 1 for b.
@@ -37,7 +37,6 @@ num_special (ids below it are never masked or drawn as random words), tokenizer.
 from __future__ import annotations
 
 import bz2
-import collections
 import csv
 import dataclasses
 import functools
@@ -49,7 +48,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,178 +56,16 @@ from ml_collections import ConfigDict
 
 from research import registry
 from research.data.base import ArraySource, Batch, Dataset, missing_data_error, split_of
+from research.data.vocab import AnyVocab, WordPieceVocab, build_vocab, encode_texts, special_info
 from research.errors import UserError
-from research.tokenizer import PAD_ID, UNK_ID, Vocab, train_subword_pieces
 
 AUSTEN_RDB = "/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb"
 # Order of the objects in janeaustenr's lazy-load database (alphabetical, as R writes them).
 AUSTEN_BOOKS = ("emma", "mansfieldpark", "northangerabbey", "persuasion", "prideprejudice", "sensesensibility")
-TOKENIZERS = ("word", "wordpiece")
 FORMATS = ("windows", "sentence_pairs")
-WP_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z])")
 _HEADING = re.compile(r"^(chapter|volume|book)\b", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
-
-
-# ------------------------------------------------------------------------------------------ WordPiece
-@dataclasses.dataclass(frozen=True)
-class WordPieceVocab:
-  """BERT's WordPiece vocabulary: `tokens[id]`, ids 0..4 = [PAD] [UNK] [CLS] [SEP] [MASK].
-
-  Text is lowercased, accents stripped and split on whitespace and punctuation (BERT's "uncased"
-  normalizer and pre-tokenizer); words are then split greedily into the longest pieces in the vocabulary,
-  continuation pieces prefixed with '##'. Saved as `vocab.txt`, one token per line (the Hugging Face format).
-  """
-
-  tokens: tuple[str, ...]
-  lowercase: bool = True
-
-  def __post_init__(self):
-    if len(set(self.tokens)) != len(self.tokens):
-      raise ValueError("duplicate tokens in vocabulary")
-    object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
-    object.__setattr__(self, "_tok", None)
-
-  kind = "wordpiece"
-  pad_id, unk_id, cls_id, sep_id, mask_id = 0, 1, 2, 3, 4
-
-  @classmethod
-  def build(cls, texts: Iterable[str], *, vocab_size: int = 4000, min_freq: int = 2,
-            lowercase: bool = True) -> WordPieceVocab:
-    """Trains a WordPiece vocabulary of at most `vocab_size` tokens (specials included) on `texts`.
-
-    The text is normalized and split into words by the same BERT pipeline that encodes it later; the pieces
-    come from `research.tokenizer.train_subword_pieces` (deterministic), not from `tokenizers`' trainer, whose
-    result changes from process to process (its tie-breaking follows hash-map order), which made a resumed
-    run's rebuilt vocabulary differ from the one saved in its workdir.
-    """
-    from tokenizers import Tokenizer, models
-    if vocab_size <= len(WP_SPECIALS) + 26:
-      raise UserError(f"wordpiece vocab_size={vocab_size} is too small; use at least 100")
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    _set_bert_pipeline(tok, lowercase)
-    counts: collections.Counter[str] = collections.Counter()
-    for text in texts:
-      counts.update(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)))
-    pieces, _ = train_subword_pieces(counts, vocab_size=vocab_size - len(WP_SPECIALS), min_freq=max(min_freq, 1))
-    return cls(tokens=WP_SPECIALS + pieces, lowercase=lowercase)
-
-  def _tokenizer(self) -> Any:
-    if self._tok is None:
-      from tokenizers import Tokenizer, models
-      tok = Tokenizer(models.WordPiece(vocab=dict(self._index), unk_token="[UNK]", max_input_chars_per_word=100))
-      _set_bert_pipeline(tok, self.lowercase)
-      object.__setattr__(self, "_tok", tok)
-    return self._tok
-
-  def __len__(self) -> int:
-    return len(self.tokens)
-
-  @property
-  def size(self) -> int:
-    return len(self.tokens)
-
-  def split(self, text: str) -> list[str]:
-    return self._tokenizer().encode(text, add_special_tokens=False).tokens
-
-  def encode(self, text: str) -> np.ndarray:
-    """Text → int32[n] piece ids, no [CLS]/[SEP]."""
-    return np.asarray(self._tokenizer().encode(text, add_special_tokens=False).ids, np.int32)
-
-  def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-    return [np.asarray(e.ids, np.int32) for e in self._tokenizer().encode_batch(list(texts), add_special_tokens=False)]
-
-  def decode(self, ids: Sequence[int] | np.ndarray, *, strip_special: bool = True) -> str:
-    words: list[str] = []
-    for i in np.asarray(ids).reshape(-1).tolist():
-      t = self.tokens[i] if 0 <= i < len(self.tokens) else "[UNK]"
-      if strip_special and t in ("[PAD]", "[CLS]", "[SEP]"):
-        continue
-      if t.startswith("##") and words:
-        words[-1] += t[2:]
-      else:
-        words.append(t)
-    return " ".join(words)
-
-  def fingerprint(self) -> str:
-    blob = json.dumps({"kind": "wordpiece", "lowercase": self.lowercase, "tokens": self.tokens}).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-  def save(self, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-      f.write("\n".join(self.tokens) + "\n")
-    os.replace(path + ".tmp", path)
-
-  @classmethod
-  def load(cls, path: str, lowercase: bool = True) -> WordPieceVocab:
-    try:
-      with open(path, encoding="utf-8") as f:
-        tokens = tuple(line.rstrip("\n") for line in f if line.rstrip("\n"))
-    except FileNotFoundError:
-      raise UserError(f"vocabulary file {path} not found") from None
-    return cls(tokens=tokens, lowercase=lowercase)
-
-
-def _set_bert_pipeline(tok: Any, lowercase: bool) -> None:
-  from tokenizers import normalizers, pre_tokenizers
-  tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=lowercase,
-                                              lowercase=lowercase)
-  tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-
-
-AnyVocab = Vocab | WordPieceVocab
-
-
-def vocab_filename(vocab: AnyVocab) -> str:
-  return "vocab.txt" if isinstance(vocab, WordPieceVocab) else "vocab.json"
-
-
-def load_vocab(path: str) -> AnyVocab:
-  """A vocabulary saved by `save_vocab` (vocab.txt → WordPiece, *.json → word Vocab)."""
-  return WordPieceVocab.load(path) if path.endswith(".txt") else Vocab.load(path)
-
-
-def save_or_check_vocab(vocab: AnyVocab, directory: str, *, check_only: bool = False) -> None:
-  """Writes DIR/vocab.{txt,json}, or checks that the one there is the same vocabulary (restored runs)."""
-  path = os.path.join(directory, vocab_filename(vocab))
-  if not os.path.exists(path):
-    if not check_only:
-      vocab.save(path)
-    return
-  saved = load_vocab(path)
-  if saved.fingerprint() != vocab.fingerprint():
-    raise UserError(f"vocabulary {path} ({saved.size} tokens) differs from the one built from the data now "
-                    f"({vocab.size} tokens): the data or tokenizer settings changed; restore them or use a fresh "
-                    "--workdir (or set config.dataset.vocab_path to the saved file)")
-
-
-def special_info(vocab: AnyVocab) -> dict[str, int]:
-  if isinstance(vocab, WordPieceVocab):
-    return {"pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "cls_id": vocab.cls_id, "sep_id": vocab.sep_id,
-            "mask_id": vocab.mask_id, "num_special": len(WP_SPECIALS)}
-  return {"pad_id": PAD_ID, "unk_id": UNK_ID, "num_special": 4}
-
-
-def build_vocab(cfg: ConfigDict, texts: Sequence[str]) -> AnyVocab:
-  """The vocabulary named by config.dataset (tokenizer, vocab_size, min_freq) from training `texts`."""
-  path = cfg.get("vocab_path")
-  if path:
-    return load_vocab(os.path.expanduser(path))
-  kind = cfg.get("tokenizer", "word")
-  if kind not in TOKENIZERS:
-    raise UserError(f"config.dataset.tokenizer={kind!r} is unknown; use one of {', '.join(TOKENIZERS)}")
-  min_freq = int(cfg.get("min_freq", 2))
-  if kind == "wordpiece":
-    return WordPieceVocab.build(texts, vocab_size=int(cfg.get("vocab_size", 4000)), min_freq=min_freq)
-  return Vocab.build(texts, kind="word", min_freq=min_freq, max_size=int(cfg.get("vocab_size", 8000)))
-
-
-def encode_texts(vocab: AnyVocab, texts: Sequence[str]) -> list[np.ndarray]:
-  if isinstance(vocab, WordPieceVocab):
-    return vocab.encode_batch(texts)
-  return [vocab.encode(t) for t in texts]
 
 
 # ------------------------------------------------------------------------------------------ readers

@@ -11,7 +11,7 @@ Registered datasets (config.dataset.name):
 
 Each is a TFDS `GeneratorBasedBuilder` writing array_record files of raw text, so the slow part
 (reading the KJV's SWORD module takes ~40 s) runs once per data_dir. Tokenization happens after
-loading: vocabularies come from the training split (research/tokenizer.py) and each split becomes
+loading: vocabularies come from the training split (research/data/vocab.py) and each split becomes
 columns `src`, `tgt` (ragged int32 ids, no bos/eos), `src_text`, `tgt_text`, `id`. `PadCollate`
 turns a batch of those into padded arrays (see its docstring).
 
@@ -20,7 +20,7 @@ Dataset config fields (all optional except where noted):
   src_tokenizer, tgt_tokenizer   'char' | 'word' | 'subword' (default: 'char' for zh, 'word' otherwise).
   min_freq               tokens rarer than this in train map to <unk> (default 2).
   lowercase              lowercase English before splitting (default True).
-  src_vocab_path, tgt_vocab_path  reuse saved vocabularies (JSON from research/tokenizer.py) instead.
+  src_vocab_path, tgt_vocab_path  reuse saved vocabularies (JSON from research/data/vocab.py) instead.
   src_vocab_size, tgt_vocab_size  maximum vocabulary sizes incl. the 4 specials (default 8000).
   max_len                maximum tokens per side, bos/eos excluded (default 100).
   too_long               'truncate' (default), 'error', or 'drop' (drop long train pairs, truncate eval ones).
@@ -32,7 +32,7 @@ Dataset config fields (all optional except where noted):
   tfds_name, download    'tfds_translation' only: the official dataset and whether to fetch it.
 Info: src_vocab/tgt_vocab (Vocab), src_vocab_size, tgt_vocab_size, pad_id/bos_id/eos_id, max_len,
 max_padded_len (the longest array a batch can hold), src_lang, tgt_lang. A trainer saves the vocabularies
-with the run and checks them on restore: `research.tokenizer.save_or_check_vocabs(info, workdir)`.
+with the run and checks them on restore: `research.data.vocab.save_or_check_vocabs(info, workdir)`.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from ml_collections import ConfigDict
 
 from research import registry
 from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error, split_of
+from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 from research.errors import UserError
-from research.tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 VerseKey = tuple[int, int, int]  # (book position 0..65 in canonical order, chapter, verse)
 

@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict, config_dict
 
-from research import bleu
 from research.decoding import search as S
 from research.errors import UserError
+from research.evaluation import bleu
 
 StepFn = S.StepFn
 MakeStep = Callable[[nn.Module, Any, Any, int], tuple[StepFn, Any]]
@@ -209,24 +209,35 @@ class Decoder:
 
   def translate(self, variables: Any, sources: Sequence[np.ndarray], settings: DecodeSettings, *,
                 batch_size: int) -> tuple[list[np.ndarray], np.ndarray, float]:
-    """Decodes ragged source id sequences (no bos/eos) in fixed-shape batches.
-
-    Sentences are decoded in order of source length (similar lengths finish together, so the search's
-    early exit fires sooner) and returned in the input order.
+    """Decodes ragged source id sequences (no bos/eos) in fixed-shape batches; the 1-best of `translate_all`.
 
     Returns:
       (best hypothesis per sentence as int32[n_i] ids without <eos>/pads, its score float32[N],
        wall seconds of the searches, compilation excluded).
     """
+    hyps, scores, seconds = self.translate_all(variables, sources, settings, batch_size=batch_size)
+    return [h[0] for h in hyps], scores[:, 0], seconds
+
+  def translate_all(self, variables: Any, sources: Sequence[np.ndarray], settings: DecodeSettings, *,
+                    batch_size: int) -> tuple[list[list[np.ndarray]], np.ndarray, float]:
+    """Every returned sequence per sentence: beam search's n-best (`num_return_sequences`) or the samples.
+
+    Sentences are decoded in order of source length (similar lengths finish together, so the search's
+    early exit fires sooner) and returned in the input order.
+
+    Returns:
+      (per sentence, R hypotheses as int32[n_i] ids without <eos>/pads, best first for beam search;
+       their scores float32[N, R]; wall seconds of the searches, compilation excluded).
+    """
     n = len(sources)
     if n == 0:
-      return [], np.zeros((0,), np.float32), 0.0
+      return [], np.zeros((0, 1), np.float32), 0.0
     lengths = np.array([len(s) for s in sources])
     width = max(_SRC_MULTIPLE, -(-int(lengths.max()) // _SRC_MULTIPLE) * _SRC_MULTIPLE)
     rows = min(batch_size, -(-n // _SRC_MULTIPLE) * _SRC_MULTIPLE)
     order = np.argsort(lengths, kind="stable")
-    hyps: list[np.ndarray] = [np.zeros((0,), np.int32)] * n
-    scores = np.zeros((n,), np.float32)
+    hyps: list[list[np.ndarray]] = [[]] * n
+    scores: np.ndarray | None = None
     before = self.seconds
     for batch_index, start in enumerate(range(0, n, rows)):
       idx = order[start:start + rows]
@@ -235,10 +246,13 @@ class Decoder:
       for r, i in enumerate(idx):
         src[r, :] = self.pad_id
         src[r, :len(sources[i])] = sources[i]
-      seqs, best = self.decode(variables, src, settings, batch_index=batch_index)
+      seqs, seq_scores = self.decode(variables, src, settings, batch_index=batch_index)
+      if scores is None:
+        scores = np.zeros((n, seqs.shape[1]), np.float32)
       for r, i in enumerate(idx):
-        hyps[i] = np.asarray(bleu.strip_special(seqs[r, 0], eos_id=self.eos_id, drop_ids=(self.pad_id,)), np.int32)
-        scores[i] = best[r, 0]
+        hyps[i] = [np.asarray(bleu.strip_special(seq, eos_id=self.eos_id, drop_ids=(self.pad_id,)), np.int32)
+                   for seq in seqs[r]]
+        scores[i] = seq_scores[r]
     return hyps, scores, self.seconds - before
 
 

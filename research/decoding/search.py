@@ -568,7 +568,7 @@ def top_k_padded(x: jax.Array, k: int, min_len: int = 1024) -> tuple[jax.Array, 
 
   XLA's GPU top-k kernel needs rows of at least 1024 entries; shorter rows (a vocabulary of 1000) are sorted
   instead. Untimed on a GPU, and that kernel's order among equal values is untested there:
-  `python -m experiments.benchmarks.beam_topk` times it (`two_stage_padded`) and tests/test_decoding.py compares
+  `python -m experiments.benchmarks.beam_topk` times it (`two_stage_padded`) and tests/decoding/test_decoding.py compares
   it with the host reference on tie-heavy inputs.
   """
   n = x.shape[-1]

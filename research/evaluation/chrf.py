@@ -17,7 +17,7 @@ reference with the best sentence-level chrF are used (the first one on a tie). S
 counts (`chrf_statistics`, [N, 3 · orders]) are sufficient statistics: a bootstrap resample's score is
 `chrf_from_statistics` of a sum of rows, with no re-tokenization (see research.evaluation.stats).
 
-sacrebleu is only a test dependency (tests/test_chrf.py checks equality to 1e-6); this module is our own.
+sacrebleu is only a test dependency (tests/evaluation/test_chrf.py checks equality to 1e-6); this module is our own.
 """
 
 from __future__ import annotations

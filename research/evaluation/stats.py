@@ -14,7 +14,7 @@ then costs a sum of rows and one `metric_fn` call, never a re-tokenization.
 - `seed_summary`: mean, sample std and Student-t half-width of a metric over seeds.
 
 The paired tests reproduce sacrebleu 2.x's `PairedTest` (`--paired-bs`, `--paired-ar`) bit for bit
-on the same inputs and seed (tests/test_stats.py checks p-values, means and CIs for equality):
+on the same inputs and seed (tests/evaluation/test_stats.py checks p-values, means and CIs for equality):
 - the same random draws: `np.random.default_rng(seed)`, then `rng.choice(N, (samples, N))` for the
   bootstrap, or `rng.integers(2, (trials, N), dtype=bool)` swap masks for randomization;
 - the default seed is sacrebleu's, 12345 (what it uses unless $SACREBLEU_SEED is set; pass that value
@@ -43,8 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.special
 
-from research import bleu
-from research.evaluation import chrf
+from research.evaluation import bleu, chrf
 from research.evaluation.chrf import EvaluationInputError
 
 # sacrebleu's seed for bootstrap resampling and paired tests when $SACREBLEU_SEED is unset.
@@ -278,12 +277,12 @@ def bleu_statistics(hypotheses: Sequence[str], references: Sequence[Sequence[str
                     max_ngram_order: int = bleu.MAX_NGRAM_ORDER) -> np.ndarray:
   """Per-sentence BLEU sufficient statistics, in sacrebleu's layout.
 
-  Args: as `research.bleu.corpus_bleu` (references are sacrebleu's reference streams).
+  Args: as `research.evaluation.bleu.corpus_bleu` (references are sacrebleu's reference streams).
 
   Returns:
     int64[N, 2 + 2 · max_ngram_order]: hypothesis length, closest reference length, clipped matches
     for n = 1..max_ngram_order, hypothesis n-grams for n = 1..max_ngram_order. Summing rows and
-    applying `bleu_from_statistics` gives research.bleu.corpus_bleu of those sentences.
+    applying `bleu_from_statistics` gives research.evaluation.bleu.corpus_bleu of those sentences.
   """
   if tokenize not in bleu.TOKENIZERS:
     raise EvaluationInputError(f"unknown BLEU tokenizer {tokenize!r}; use one of {', '.join(bleu.TOKENIZERS)}")
@@ -322,10 +321,10 @@ def _bleu_in_dtype(stats_sum: np.ndarray, *, smooth_method: str, smooth_value: f
                    use_effective_order: bool) -> float:
   """sacrebleu's BLEU.compute_bleu on summed statistics, keeping the statistics' scalar type.
 
-  research.bleu.bleu_from_stats turns counts into ints first, which is right for a score; but the
+  research.evaluation.bleu.bleu_from_stats turns counts into ints first, which is right for a score; but the
   paired tests resample float32 sums like sacrebleu, whose precisions 100 · c / t are then rounded to
   float32 (NumPy 2 promotion), so matching its p-values bit for bit needs the sums' own type:
-  research.bleu.bleu_value computes the same formula on whatever type it is given.
+  research.evaluation.bleu.bleu_value computes the same formula on whatever type it is given.
   """
   order = (len(stats_sum) - 2) // 2
   if smooth_value is None:
@@ -366,7 +365,7 @@ def bleu_ci(hypotheses: Sequence[str], references: Sequence[Sequence[str | None]
             lowercase: bool = False, smooth_method: str = "exp", smooth_value: float | None = None,
             max_ngram_order: int = bleu.MAX_NGRAM_ORDER, num_samples: int = 1000, confidence: float = 0.95,
             seed: int | None = 0) -> Interval:
-  """Bootstrap CI of corpus BLEU (research.bleu.corpus_bleu's score), resampling sentences."""
+  """Bootstrap CI of corpus BLEU (research.evaluation.bleu.corpus_bleu's score), resampling sentences."""
   stats = bleu_statistics(hypotheses, references, tokenize=tokenize, lowercase=lowercase,
                           max_ngram_order=max_ngram_order)
   metric_fn = functools.partial(bleu_from_statistics, smooth_method=smooth_method, smooth_value=smooth_value)

@@ -1,6 +1,6 @@
 """Config-driven LDA runs: `python -m research.main --config=configs/lda.py --workdir=DIR`.
 
-Order of a run (same contract as research/train.py):
+Order of a run (same contract as research/train/loop.py):
   1. load the corpus and build the vocabulary and token layout — nothing is written yet;
   2. check WORKDIR/config.json, take WORKDIR/.lock;
   3. restore the newest readable checkpoint of the chain (z, counts, priors, estimate sums, sweeps done),
@@ -18,14 +18,14 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.checkpoint import Checkpointer, abstract
 from research.errors import UserError
 from research.lda import metrics as lda_metrics
 from research.lda import sampler as lda_sampler
 from research.lda import synthetic, text
 from research.lda.estimator import GibbsRun, _check_prior, validate_counts
-from research.metric_writers import MetricWriter, markdown_table, plot_learning_curves, write_results
-from research.workdir import Workdir
+from research.train.checkpoint import Checkpointer, abstract
+from research.train.metric_writers import MetricWriter, markdown_table, plot_learning_curves, write_results
+from research.train.workdir import Workdir
 
 
 def load_corpus(config: ConfigDict) -> tuple[object, list[str], np.ndarray | None]:

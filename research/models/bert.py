@@ -11,7 +11,7 @@ encoder blocks with GELU — `research.models.transformer.TransformerEncoder` wi
                       (`[CLS] a [SEP] b [SEP]`, segments 0/1). pooling: 'cls' (the pooler on [CLS]), 'mean' or
                       'max' over real tokens (the notes' "clumsy" alternatives).
 Both keep the encoder under params['bert'] and the pooler under params['pooler'], so a classifier is initialized
-from a pretraining run by copying those two subtrees (trainer 'finetune' in research/lm_tasks.py).
+from a pretraining run by copying those two subtrees (trainer 'finetune' in research/tasks/language.py).
 
 Pretraining data ops (pure, jittable, explicit keys): `make_pairs` builds `[CLS] A [SEP] B [SEP]` with B the true
 next sentence or, with probability 1/2, another example's sentence; `mask_tokens` selects 15% of the maskable

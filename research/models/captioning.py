@@ -9,7 +9,7 @@ h_0 = tanh(W_h ā + b_h), c_0 = tanh(W_c ā + b_c), ā = mean_i a_i.
     e_ti = v·tanh(W_a a_i + U_a h_{t-1}),  α_t = softmax_i(e_t),
     z_t = β_t Σ_i α_ti a_i,  β_t = σ(w_β·h_{t-1} + b_β)   (the gating scalar),
 the LSTM takes [E y_{t-1}, z_t] and h_{t-1}, and the word distribution is softmax(W_o [h_t, z_t]).
-Training adds the doubly stochastic term λ Σ_i (1 − Σ_t α_ti)² (research/multimodal_tasks.py), which
+Training adds the doubly stochastic term λ Σ_i (1 − Σ_t α_ti)² (research/tasks/multimodal.py), which
 pushes the model to look at every cell over the course of a caption.
 
 `apply(variables, image float[B, H, W, C], tokens_in int32[B, T], train=bool)` →

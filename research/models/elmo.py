@@ -4,7 +4,7 @@
                      are separate). Training loss = forward NLL + backward NLL. Output, in the framework's LM
                      format (research/models/lstm_lm.py): {'forward': ..., 'backward': ...}. The forward LM
                      predicts token t from tokens < t, the backward LM from tokens > t, so neither sees the
-                     token it predicts (tests/test_elmo.py checks this with gradients).
+                     token it predicts (tests/models/test_elmo.py checks this with gradients).
                      `representations(tokens)` → float[L+1, B, T, 2H]: per layer, [forward state; backward
                      state] (layer 0: [forward embedding; backward embedding]; needs embed_dim == hidden_dim).
   'leaky_bilm'       the "fully bidirectional" LSTM LM the notes warn about: a forward and a backward LSTM read

@@ -11,7 +11,7 @@ Both read `tokens: int32[B, T]` whose trailing positions equal `pad_id` (0) and 
 Language models in this framework return their predictions *aligned with the token they predict*:
 `{name: {'logits': float32[B, T, V], 'weights': float32[B, T]}}` where logits[:, t] is the distribution of
 tokens[:, t] and weights[:, t] is 1 where a prediction exists (the left→right LM has none for the first token,
-the right→left LM none for the last). The 'lm' task in research/lm_tasks.py turns that into losses for any LM
+the right→left LM none for the last). The 'lm' task in research/tasks/language.py turns that into losses for any LM
 (this one, ELMo's two directions, the leaky bidirectional LM).
 
 Text generation: `decode_fns(model, variables, prompt)` puts an 'lstm_lm' behind the decoding contract

@@ -10,7 +10,7 @@ equal the states after each sentence's last real token, however many pads follow
 direction of a bidirectional encoder runs the same masked scan from the end: pads come first in that
 order and, with the carry frozen, leave the zero initial state untouched — no per-sentence reversal
 is needed. The decoder is causal, so pads after a target's <eos> cannot affect earlier positions; the
-loss masks them out (research/losses.py).
+loss masks them out (research/tasks/losses.py).
 
 Decoding: the methods `init_cache(src, max_len)` (encodes once) and `decode_step(tokens, cache)` →
 (logits, cache), which research/decoding/decoder.py turns into the one contract

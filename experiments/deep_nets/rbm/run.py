@@ -2,7 +2,7 @@ r"""(d) RBM on binarized Fashion-MNIST: CD-1 vs CD-10 vs PCD-1.
 
   python -m experiments.deep_nets.rbm.run --root=workdirs/deep_nets/rbm [--seeds=3] [--quick]
 
-For each method and seed: a 784→HIDDEN Bernoulli RBM (research/models/rbm.py) trained with SGD + momentum on
+For each method and seed: a 784→HIDDEN Bernoulli RBM (research/pretraining/rbm.py) trained with SGD + momentum on
 the first TRAIN training images, binarized at 0.5; then on the first EVAL test images
   pseudo_likelihood   mean of scikit-learn's stochastic pseudo-likelihood (nats per image, higher is better),
   ais_log_likelihood  mean log p(v) with log Z from annealed importance sampling (nats per image),
@@ -27,7 +27,7 @@ import numpy as np
 from absl import app, flags
 
 from research.data.images import FASHION_MNIST_DIR, read_idx
-from research.models import rbm
+from research.pretraining import rbm
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "workdirs/deep_nets/rbm", "Output folder (one subfolder per run).")

@@ -1,0 +1,152 @@
+"""Per-example decoding outputs of a run, saved so a report can put confidence intervals and paired tests on them.
+
+At each evaluation the seq2seq task writes, per decoded split and search, WORKDIR/decodes/<split>.<method>.jsonl
+(next to the 1-best .txt): a header line, then one JSON object per test sentence, in test order:
+
+    {"format": "research.decodes/1", "split": "test", "method": "beam", "step": 2000,
+     "bleu_tokenize": "13a", "lowercase": false}
+    {"id": 0, "reference": "...", "hypotheses": ["best", "2nd", ...], "scores": [-3.1, -3.4, ...],
+     "source_length": 12, "bleu_stats": [hyp_len, ref_len, m1..m4, t1..t4], "chrf_stats": [...]}
+
+`hypotheses` holds every returned sequence: the n-best list of beam search (`num_return_sequences`) or the
+samples of temperature sampling (`num_samples`), best score first for beam. `bleu_stats` / `chrf_stats` are the
+1-best hypothesis's sufficient statistics (research/evaluation/stats.py), so corpus scores, bootstrap CIs and
+paired tests against another run on the same sentences need no re-tokenization:
+
+    a, b = read_decodes(path_a), read_decodes(path_b)
+    a.bleu_ci()                 # Interval(BLEU, low, high), resampling sentences
+    paired_bleu(a, b).p_value   # sacrebleu's paired bootstrap, from the saved statistics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from research.errors import UserError
+from research.evaluation import chrf, stats
+
+FORMAT = "research.decodes/1"
+# The metric functions sacrebleu's paired tests use (scalar type of the resampled sums kept), as stats' wrappers.
+_BLEU_IN_FLOAT32 = functools.partial(stats._bleu_in_dtype, smooth_method="exp", smooth_value=None,
+                                     use_effective_order=False)
+_CHRF_IN_FLOAT32 = functools.partial(chrf._f_score, beta=chrf.BETA, eps_smoothing=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decodes:
+  """One split decoded by one search: references [N], hypotheses [N][R] (R returned per sentence, best first),
+  scores float32[N, R], bleu_stats int64[N, 10], chrf_stats int64[N, 18] (of the 1-best), source_lengths
+  int64[N] (source tokens, -1 where unknown), and the header."""
+
+  header: dict
+  references: list[str]
+  hypotheses: list[list[str]]
+  scores: np.ndarray
+  bleu_stats: np.ndarray
+  chrf_stats: np.ndarray
+  source_lengths: np.ndarray
+
+  @property
+  def best(self) -> list[str]:
+    return [h[0] if h else "" for h in self.hypotheses]
+
+  def bleu(self) -> float:
+    return stats.bleu_from_statistics(self.bleu_stats.sum(0))
+
+  def chrf(self) -> float:
+    return chrf.chrf_from_statistics(self.chrf_stats.sum(0))
+
+  def bleu_ci(self, **kw) -> stats.Interval:
+    """Bootstrap CI of corpus BLEU over sentences (kw: num_samples, confidence, seed of stats.bootstrap_ci)."""
+    return stats.bootstrap_ci(self.bleu_stats, stats.bleu_from_statistics, **kw)
+
+  def chrf_ci(self, **kw) -> stats.Interval:
+    return stats.bootstrap_ci(self.chrf_stats, chrf.chrf_from_statistics, **kw)
+
+  def subset(self, index: Sequence[int] | np.ndarray) -> Decodes:
+    """The sentences at `index` (e.g. one source-length bucket), for per-bucket CIs and tests."""
+    index = np.asarray(index, np.int64)
+    return Decodes(self.header, [self.references[i] for i in index], [self.hypotheses[i] for i in index],
+                   self.scores[index], self.bleu_stats[index], self.chrf_stats[index], self.source_lengths[index])
+
+
+def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Sequence[str]],
+                  scores: np.ndarray, *, header: dict, source_lengths: Sequence[int] | None = None,
+                  bleu_tokenize: str = "13a", lowercase: bool = False) -> Decodes:
+  """Computes the 1-best statistics and writes `path` atomically (a crash never leaves half a file)."""
+  if len(references) != len(hypotheses) or len(scores) != len(hypotheses):
+    raise ValueError(f"{len(references)} references, {len(hypotheses)} hypothesis lists, {len(scores)} score rows")
+  best = [h[0] if h else "" for h in hypotheses]
+  refs, hyps = list(references), best
+  if lowercase:  # as the task's corpus BLEU and chrF: a lowercasing vocabulary cannot produce capitals
+    refs, hyps = [r.lower() for r in refs], [h.lower() for h in hyps]
+  bleu_stats = stats.bleu_statistics(hyps, [refs], tokenize=bleu_tokenize)
+  chrf_stats = chrf.chrf_statistics(hyps, [refs])
+  head = {"format": FORMAT, **header, "bleu_tokenize": bleu_tokenize, "lowercase": bool(lowercase)}
+  scores = np.asarray(scores, np.float32).reshape(len(hypotheses), -1)
+  lengths = np.full(len(hypotheses), -1, np.int64) if source_lengths is None else np.asarray(source_lengths, np.int64)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    f.write(json.dumps(head) + "\n")
+    for i, (ref, hyp_list) in enumerate(zip(references, hypotheses, strict=True)):
+      f.write(json.dumps({"id": i, "reference": ref, "hypotheses": list(hyp_list),
+                          "scores": [float(s) for s in scores[i]], "source_length": int(lengths[i]),
+                          "bleu_stats": bleu_stats[i].tolist(),
+                          "chrf_stats": chrf_stats[i].tolist()}, ensure_ascii=False) + "\n")
+  os.replace(path + ".tmp", path)
+  return Decodes(head, list(references), [list(h) for h in hypotheses], scores, bleu_stats, chrf_stats, lengths)
+
+
+def read_decodes(path: str) -> Decodes:
+  """Reads a file `write_decodes` wrote; a missing, torn or foreign file is one UserError naming it."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      raw = f.read().splitlines()
+  except FileNotFoundError:
+    raise UserError(f"no decodes at {path}: evaluate the run with config.decode.splits including that split "
+                    "(the seq2seq task writes decodes/<split>.<method>.jsonl)") from None
+  lines = []
+  for number, line in enumerate(raw, 1):
+    if line.strip():
+      try:
+        lines.append(json.loads(line))
+      except json.JSONDecodeError:
+        raise UserError(f"{path} line {number} is not JSON (torn write?); re-run the evaluation "
+                        "(python -m research.main ... --config.mode=evaluate)") from None
+  if not lines or lines[0].get("format") != FORMAT:
+    raise UserError(f"{path} is not a {FORMAT} file")
+  rows = lines[1:]
+  width = max((len(r["scores"]) for r in rows), default=1)
+  scores = np.full((len(rows), width), np.nan, np.float32)
+  for i, r in enumerate(rows):
+    scores[i, :len(r["scores"])] = r["scores"]
+  return Decodes(lines[0], [r["reference"] for r in rows], [r["hypotheses"] for r in rows], scores,
+                 np.asarray([r["bleu_stats"] for r in rows], np.int64).reshape(len(rows), -1),
+                 np.asarray([r["chrf_stats"] for r in rows], np.int64).reshape(len(rows), -1),
+                 np.asarray([r.get("source_length", -1) for r in rows], np.int64))
+
+
+def _check_same_sentences(a: Decodes, b: Decodes) -> None:
+  if a.references != b.references:
+    raise UserError(f"the two decodes are not of the same test sentences ({len(a.references)} vs "
+                    f"{len(b.references)} references, or in another order); a paired test needs the same set")
+
+
+def paired_bleu(a: Decodes, b: Decodes, **kw) -> stats.PairedTestResult:
+  """sacrebleu's paired bootstrap on BLEU of system b against baseline a, from the saved statistics (kw:
+  num_samples, seed). Equal to stats.paired_bootstrap_bleu on the texts."""
+  _check_same_sentences(a, b)
+  return stats.paired_bootstrap(a.bleu_stats, b.bleu_stats, _BLEU_IN_FLOAT32, resample_dtype=np.float32, **kw)
+
+
+def paired_chrf(a: Decodes, b: Decodes, **kw) -> stats.PairedTestResult:
+  """sacrebleu's paired bootstrap on chrF of b against a, from the saved statistics."""
+  _check_same_sentences(a, b)
+  return stats.paired_bootstrap(a.chrf_stats, b.chrf_stats, _CHRF_IN_FLOAT32, resample_dtype=np.float32, **kw)
+

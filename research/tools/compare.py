@@ -1,0 +1,126 @@
+r"""Compare systems decoded on the same test set, with confidence intervals and paired significance tests.
+
+    python -m research.tools.compare BASELINE.jsonl OTHER.jsonl [...] [--names=lstm,luong] \
+        [--buckets=10,20,30] [--out=table.md]
+
+Each argument is a decodes file a run wrote (WORKDIR/decodes/<split>.<method>.jsonl, research/evaluation/outputs.py).
+Prints (or writes to --out) a markdown table: per system corpus BLEU and chrF with their 95% bootstrap intervals
+(1000 resamples of the sentences, seed 0), and for every system after the first the paired bootstrap p-value of its
+BLEU and chrF against the first (sacrebleu's --paired-bs: 1000 resamples, seed 12345). With --buckets the same
+table is repeated per source-length bucket (edges in source tokens: `10,20` gives ≤10, 11–20, >20), each bucket
+resampled on its own. Experiment READMEs copy these tables; `comparison_table` is the function behind them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from absl import flags
+
+from research import cli
+from research.errors import UserError
+from research.evaluation import outputs, stats
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_list("names", None, "System names for the table (default: the file names).", flag_values=FLAGS)
+flags.DEFINE_list("buckets", None, "Source-length bucket edges (tokens), e.g. 10,20,30.", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "Write the markdown here instead of stdout.", flag_values=FLAGS)
+flags.DEFINE_integer("num_samples", 1000, "Bootstrap resamples for intervals and paired tests.", flag_values=FLAGS)
+
+
+def _cell(interval: stats.Interval) -> str:
+  return f"{interval.estimate:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def comparison_rows(systems: Sequence[outputs.Decodes], names: Sequence[str], *,
+                    num_samples: int = 1000) -> list[list[str]]:
+  """Rows [name, n, BLEU [CI], chrF [CI], p BLEU vs first, p chrF vs first] (the first system's p cells: '—')."""
+  base = systems[0]
+  rows = []
+  for name, d in zip(names, systems, strict=True):
+    row = [name, str(len(d.references)), _cell(d.bleu_ci(num_samples=num_samples)),
+           _cell(d.chrf_ci(num_samples=num_samples))]
+    if d is base:
+      row += ["—", "—"]
+    else:
+      row += [stats.format_p(outputs.paired_bleu(base, d, num_samples=num_samples).p_value),
+              stats.format_p(outputs.paired_chrf(base, d, num_samples=num_samples).p_value)]
+    rows.append(row)
+  return rows
+
+
+def bucket_index(lengths: np.ndarray, edges: Sequence[int]) -> list[tuple[str, np.ndarray]]:
+  """(label, sentence indices) per bucket of source length: ≤e0, e0+1–e1, …, >e_last (empty buckets dropped)."""
+  edges = sorted(int(e) for e in edges)
+  if np.any(lengths < 0):
+    raise UserError("these decodes have no source lengths (written before source_length was saved); re-run the "
+                    "evaluation to bucket by length")
+  out, low = [], 0
+  for e in [*edges, None]:
+    mask = (lengths > low) & (lengths <= e) if e is not None else lengths > low
+    label = (f"≤{e}" if low == 0 else f"{low + 1}–{e}") if e is not None else f">{low}"
+    if mask.any():
+      out.append((label, np.flatnonzero(mask)))
+    low = e if e is not None else low
+  return out
+
+
+def comparison_table(systems: Sequence[outputs.Decodes], names: Sequence[str], *, buckets: Sequence[int] = (),
+                     num_samples: int = 1000) -> str:
+  """The markdown of `python -m research.tools.compare` (see the module docstring)."""
+  if len(systems) < 1 or len(systems) != len(names):
+    raise UserError(f"{len(systems)} decodes files but {len(names)} names")
+  for d in systems[1:]:
+    outputs._check_same_sentences(systems[0], d)
+  head = (f"| system | sentences | BLEU [95% CI] | chrF [95% CI] | p BLEU vs {names[0]} | p chrF vs {names[0]} |\n"
+          "|---|---:|---|---|---:|---:|\n")
+  parts = [head + "".join("| " + " | ".join(r) + " |\n" for r in comparison_rows(systems, names,
+                                                                                num_samples=num_samples))]
+  if buckets:
+    head_b = "| source length | " + head[2:].replace("|---|", "|---|---|", 1)
+    lines = []
+    for label, index in bucket_index(systems[0].source_lengths, buckets):
+      rows = comparison_rows([d.subset(index) for d in systems], names, num_samples=num_samples)
+      lines += ["| " + " | ".join([label, *r]) + " |\n" for r in rows]
+    parts.append(head_b + "".join(lines))
+  return "\n".join(parts)
+
+
+def _default_name(path: str) -> str:
+  """WORKDIR/decodes/test.beam.jsonl → 'WORKDIR-name beam'."""
+  run = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+  method = os.path.basename(path).removesuffix(".jsonl").split(".", 1)[-1]
+  return f"{run} {method}"
+
+
+def main(argv: Sequence[str]) -> int:
+  FLAGS.unparse_flags()  # flag values of an earlier in-process call must not leak into this one
+  args = cli.parse_flags(argv, FLAGS, __doc__)
+  if isinstance(args, int):
+    return args
+  paths = args[1:]
+  if not paths:
+    return cli.print_error("give one or more decodes files (WORKDIR/decodes/<split>.<method>.jsonl)")
+  try:
+    names = FLAGS.names or [_default_name(p) for p in paths]
+    try:
+      buckets = [int(b) for b in FLAGS.buckets or ()]
+    except ValueError:
+      raise UserError(f"--buckets={','.join(FLAGS.buckets)} must be integers (source tokens)") from None
+    table = comparison_table([outputs.read_decodes(p) for p in paths], names, buckets=buckets,
+                             num_samples=FLAGS.num_samples)
+  except UserError as e:
+    return cli.print_error(cli.one_line(e))
+  if FLAGS.out:
+    with open(FLAGS.out, "w", encoding="utf-8") as f:
+      f.write(table)
+  else:
+    print(table, end="")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

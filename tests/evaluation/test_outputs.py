@@ -1,0 +1,73 @@
+"""research/evaluation/outputs.py: the per-sentence decodes file a run writes, and the CIs and paired tests read
+from it equal the ones computed from the texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from research.errors import UserError
+from research.evaluation import outputs, stats
+
+REFS = ["the cat sat on the mat", "a dog ran in the park", "it is raining today", "we like green tea",
+        "the sun is bright", "birds sing at dawn", "my house is small", "the river runs fast"]
+HYPS_A = ["the cat sat on a mat", "a dog ran in a park", "it rains today", "we like tea",
+          "the sun is bright", "birds sing at dawn", "my house is little", "a river runs fast"]
+HYPS_B = ["cat sat on the mat", "the dog ran in the park", "it is raining", "we like green tea",
+          "sun is bright", "birds sing", "my house is small", "the river runs"]
+
+
+def _write(path, hyps, nbest=1, **kw):
+  lists = [[h] + [f"{h} alt{j}" for j in range(1, nbest)] for h in hyps]
+  scores = -np.arange(len(hyps) * nbest, dtype=np.float32).reshape(len(hyps), nbest)
+  return outputs.write_decodes(str(path), REFS, lists, scores, header={"split": "test", "method": "beam"}, **kw)
+
+
+def test_round_trip_keeps_nbest_scores_and_statistics(tmp_path):
+  written = _write(tmp_path / "d" / "test.beam.jsonl", HYPS_A, nbest=3)
+  read = outputs.read_decodes(str(tmp_path / "d" / "test.beam.jsonl"))
+  assert read.references == REFS and read.hypotheses == written.hypotheses and read.best == HYPS_A
+  np.testing.assert_array_equal(read.scores, written.scores)
+  np.testing.assert_array_equal(read.bleu_stats, stats.bleu_statistics(HYPS_A, [REFS]))
+  assert read.header["method"] == "beam" and read.header["format"] == outputs.FORMAT
+  assert not (tmp_path / "d" / "test.beam.jsonl.tmp").exists()
+
+
+def test_scores_cis_and_paired_tests_equal_the_text_versions(tmp_path):
+  a = _write(tmp_path / "a.jsonl", HYPS_A)
+  _write(tmp_path / "b.jsonl", HYPS_B)
+  b = outputs.read_decodes(str(tmp_path / "b.jsonl"))
+  from research.evaluation import bleu, chrf
+  assert a.bleu() == pytest.approx(bleu.corpus_bleu(HYPS_A, [REFS]).score, abs=1e-9)
+  assert a.chrf() == pytest.approx(chrf.corpus_chrf(HYPS_A, [REFS]).score, abs=1e-9)
+  assert a.bleu_ci(num_samples=300, seed=3) == stats.bleu_ci(HYPS_A, [REFS], num_samples=300, seed=3)
+  assert a.chrf_ci(num_samples=300, seed=3) == stats.chrf_ci(HYPS_A, [REFS], num_samples=300, seed=3)
+  assert outputs.paired_bleu(a, b) == stats.paired_bootstrap_bleu(HYPS_A, HYPS_B, [REFS])
+  assert outputs.paired_chrf(a, b) == stats.paired_bootstrap_chrf(HYPS_A, HYPS_B, [REFS])
+  part = a.subset([0, 2, 4])
+  assert part.references == [REFS[0], REFS[2], REFS[4]]
+  assert part.bleu() == pytest.approx(bleu.corpus_bleu([HYPS_A[i] for i in (0, 2, 4)],
+                                                       [[REFS[i] for i in (0, 2, 4)]]).score, abs=1e-9)
+
+
+def test_lowercase_matches_the_task_scoring(tmp_path):
+  upper = [h.upper() for h in HYPS_A]
+  d = _write(tmp_path / "u.jsonl", upper, lowercase=True)
+  assert d.bleu() == pytest.approx(stats.bleu_from_statistics(stats.bleu_statistics(HYPS_A, [REFS]).sum(0)))
+
+
+def test_bad_files_are_one_clear_error(tmp_path):
+  with pytest.raises(UserError, match="no decodes at .*config.decode.splits"):
+    outputs.read_decodes(str(tmp_path / "missing.jsonl"))
+  path = tmp_path / "torn.jsonl"
+  _write(path, HYPS_A)
+  text = path.read_text()
+  path.write_text(text[: len(text) - 20])
+  with pytest.raises(UserError, match="line 9 is not JSON"):
+    outputs.read_decodes(str(path))
+  (tmp_path / "other.jsonl").write_text('{"step": 1}\n')
+  with pytest.raises(UserError, match="not a research.decodes/1 file"):
+    outputs.read_decodes(str(tmp_path / "other.jsonl"))
+  a = _write(tmp_path / "a.jsonl", HYPS_A)
+  with pytest.raises(UserError, match="not of the same test sentences"):
+    outputs.paired_bleu(a, a.subset([0, 1]))

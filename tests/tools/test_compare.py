@@ -1,0 +1,67 @@
+"""`python -m research.tools.compare`: the CI / p-value table over decodes files, overall and per length bucket."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from research.evaluation import outputs, stats
+from research.tools import compare
+
+REFS = [f"w{i} w{i + 1} w{i + 2} w{i + 3} end" for i in range(40)]
+LENGTHS = [5 + (i % 4) * 10 for i in range(40)]  # 5, 15, 25, 35
+
+
+def _hyps(seed: int, drop: float) -> list[str]:
+  rng = np.random.default_rng(seed)
+  return [" ".join(w for w in r.split() if rng.random() > drop) for r in REFS]
+
+
+def _write(path, hyps):
+  outputs.write_decodes(str(path), REFS, [[h] for h in hyps], np.zeros((len(hyps), 1)), header={"method": "greedy"},
+                        source_lengths=LENGTHS)
+  return str(path)
+
+
+def test_table_has_cis_p_values_and_buckets(tmp_path, capsys):
+  a, b = _write(tmp_path / "a.jsonl", _hyps(0, 0.3)), _write(tmp_path / "b.jsonl", _hyps(1, 0.1))
+  assert compare.main(["compare", a, b, "--names=base,better", "--buckets=10,20,30", "--num_samples=200"]) == 0
+  table = capsys.readouterr().out
+  da, db = outputs.read_decodes(a), outputs.read_decodes(b)
+  p = stats.format_p(outputs.paired_bleu(da, db, num_samples=200).p_value)
+  ci = db.bleu_ci(num_samples=200)
+  assert f"| better | 40 | {ci.estimate:.2f} [{ci.low:.2f}, {ci.high:.2f}] |" in table
+  assert f"| {p} |" in table
+  for label in ("≤10", "11–20", "21–30", ">30"):
+    assert f"| {label} | base | 10 |" in table and f"| {label} | better | 10 |" in table
+  idx = [i for i, n in enumerate(LENGTHS) if n > 30]
+  sub = db.subset(idx).bleu_ci(num_samples=200)
+  assert f"| >30 | better | 10 | {sub.estimate:.2f} [{sub.low:.2f}, {sub.high:.2f}] |" in table
+
+
+def test_bucket_edges():
+  got = compare.bucket_index(np.array([1, 10, 11, 20, 21]), [10, 20])
+  assert [(label, idx.tolist()) for label, idx in got] == [("≤10", [0, 1]), ("11–20", [2, 3]), (">20", [4])]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give one or more decodes files"),
+    (["missing.jsonl"], "no decodes at"),
+    (["--buckets=a"], "must be integers"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, args, message):
+  a = _write(tmp_path / "a.jsonl", _hyps(0, 0.3))
+  argv = ["compare", *[str(tmp_path / x) if x.endswith(".jsonl") else x for x in args]]
+  if args and args[0].startswith("--"):
+    argv.append(a)
+  assert compare.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and message in err[0]
+
+
+def test_different_test_sets_are_refused(tmp_path, capsys):
+  a = _write(tmp_path / "a.jsonl", _hyps(0, 0.3))
+  outputs.write_decodes(str(tmp_path / "b.jsonl"), REFS[:5], [[h] for h in _hyps(1, 0.1)[:5]], np.zeros((5, 1)),
+                        header={})
+  assert compare.main(["compare", a, str(tmp_path / "b.jsonl")]) == 2
+  assert "not of the same test sentences" in capsys.readouterr().err
