@@ -98,16 +98,20 @@ def decodes_path(name: str) -> str:
 def significance(models: tuple[str, ...], quick: bool) -> str:
   """The CI / p-value tables of research.tools.compare over the saved decodes (baseline: the first model), or
   a note naming the runs that predate saved decodes."""
-  names = [f"bible_{m}" + ("_quick" if quick else "") for m in models]
-  missing = [m for m, n in zip(models, names, strict=True) if not os.path.exists(decodes_path(n))]
-  if missing:
-    return (f"(No per-verse decodes saved for {', '.join(missing)}: rerun them with `--force --models "
-            f"{','.join(missing)}` for confidence intervals.)")
-  systems = [outputs.read_decodes(decodes_path(n)) for n in names]
-  table = compare.comparison_table(systems, list(models), buckets=[hi for _, hi in s2s.BUCKETS[:-1]])
+  names = {m: f"bible_{m}" + ("_quick" if quick else "") for m in models}
+  saved = [m for m in models if os.path.exists(decodes_path(names[m]))]
+  missing = [m for m in models if m not in saved]
+  note = (f"No per-verse decodes are saved for {', '.join(missing)} (runs from before they were written; "
+          f"`--force --models {','.join(missing)}` retrains them), so {'it is' if len(missing) == 1 else 'they are'} "
+          "left out of the intervals and tests.") if missing else ""
+  if len(saved) < 2 or saved[0] != models[0]:
+    return note or "(Fewer than two runs with saved decodes: no intervals.)"
+  systems = [outputs.read_decodes(decodes_path(names[m])) for m in saved]
+  table = compare.comparison_table(systems, saved, buckets=[hi for _, hi in s2s.BUCKETS[:-1]])
   return (f"Corpus BLEU and chrF with 95% bootstrap intervals (1,000 resamples of the verses) and paired bootstrap "
           f"p-values against `{models[0]}` (sacrebleu's --paired-bs, 1,000 resamples), overall and per source-length "
-          f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl):\n\n{table}")
+          f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl). {note}"
+          f"\n\n{table}")
 
 
 def render(res: dict[str, dict], models: tuple[str, ...], command: str, quick: bool = False) -> str:

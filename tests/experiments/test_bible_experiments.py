@@ -126,7 +126,7 @@ def test_section_four_states_cis_and_p_values_from_the_saved_decodes(tmp_path, m
   lengths = [5, 30, 50, 70] * 3
   res = {"lstm": _summary("lstm", 2.5), "transformer": _summary("transformer", 7.25)}
   text = attention_bible.render(res, ("lstm", "transformer"), "python -m experiments.attention.bible")
-  assert "No per-verse decodes saved for lstm, transformer" in text
+  assert "No per-verse decodes are saved for lstm, transformer" in text
   for model, hyps in (("lstm", ["and the lord"] * 12), ("transformer", [r[:-3] for r in refs])):
     outputs.write_decodes(attention_bible.decodes_path(f"bible_{model}"), refs, [[h] for h in hyps],
                           np.zeros((12, 1)), header={}, source_lengths=lengths)
