@@ -30,7 +30,7 @@ from experiments.attention import common
 from experiments.seq2seq import common as s2s
 from research import cli
 from research.decoding.decoder import Decoder, DecodeSettings
-from research.evaluation import outputs
+from research.evaluation import outputs, stats
 from research.tools import compare
 from research.train.loop import Trainer
 
@@ -92,7 +92,7 @@ def run_one(model: str, quick: bool, force: bool) -> dict:
 
 
 def decodes_path(name: str) -> str:
-  return os.path.join(common.RUNS, f"{name}.decodes.jsonl")
+  return os.path.join(common.RUNS, f"{name}.decodes.jsonl.gz")
 
 
 def significance(models: tuple[str, ...], quick: bool) -> str:
@@ -107,11 +107,40 @@ def significance(models: tuple[str, ...], quick: bool) -> str:
   if len(saved) < 2 or saved[0] != models[0]:
     return note or "(Fewer than two runs with saved decodes: no intervals.)"
   systems = [outputs.read_decodes(decodes_path(names[m])) for m in saved]
-  table = compare.comparison_table(systems, saved, buckets=[hi for _, hi in s2s.BUCKETS[:-1]])
+  edges = [hi for _, hi in s2s.BUCKETS[:-1]]
+  table = compare.comparison_table(systems, saved, buckets=edges)
+  buckets = compare.bucket_index(systems[0].source_lengths, edges)
+  findings, long_wins, chrf_not_up = [], [], []
+  for m, d in zip(saved[1:], systems[1:], strict=True):
+    overall, overall_chrf = outputs.paired_bleu(systems[0], d), outputs.paired_chrf(systems[0], d)
+    tests = [outputs.paired_bleu(systems[0].subset(idx), d.subset(idx)) for _, idx in buckets]
+    wins = sum(t.p_value < 0.05 and t.system.score > t.baseline.score for t in tests)
+    losses = sum(t.p_value < 0.05 and t.system.score < t.baseline.score for t in tests)
+    longest = tests[-1]
+    if m.startswith("luong") and overall_chrf.system.score <= overall_chrf.baseline.score:
+      chrf_not_up.append(m)
+    if m.startswith("luong") and longest.p_value < 0.05 and longest.system.score > longest.baseline.score:
+      long_wins.append(m)
+    findings.append(
+        f"`{m}` {overall.system.score - overall.baseline.score:+.2f} BLEU ({stats.format_p(overall.p_value)}) and "
+        f"{overall_chrf.system.score - overall_chrf.baseline.score:+.2f} chrF ({stats.format_p(overall_chrf.p_value)})"
+        f" overall, BLEU higher at p < 0.05 in {wins} and lower in {losses} of {len(buckets)} length buckets, "
+        f"{longest.system.score - longest.baseline.score:+.2f} in the longest ({stats.format_p(longest.p_value)})")
+  luong = [m for m in saved if m.startswith("luong")]
+  if luong and not long_wins:
+    chrf_clause = " (while its chrF is not higher)" if chrf_not_up and len(chrf_not_up) == len(luong) else ""
+    verdict = (" What this supports: at this budget Luong attention's BLEU gain over the plain LSTM is significant"
+               f"{chrf_clause} but not concentrated on long sources (no significant gain in the longest bucket), so "
+               "the notes' long-sentence advantage is not shown here.")
+  elif long_wins:
+    verdict = f" What this supports: {', '.join(long_wins)} beat the plain LSTM on the longest sources (p < 0.05)."
+  else:
+    verdict = ""
+  evidence = f"Against `{saved[0]}`: " + "; ".join(findings) + "." + verdict
   return (f"Corpus BLEU and chrF with 95% bootstrap intervals (1,000 resamples of the verses) and paired bootstrap "
           f"p-values against `{models[0]}` (sacrebleu's --paired-bs, 1,000 resamples), overall and per source-length "
-          f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl). {note}"
-          f"\n\n{table}")
+          f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl.gz). {note}"
+          f"\n\n{table}\n{evidence}")
 
 
 def render(res: dict[str, dict], models: tuple[str, ...], command: str, quick: bool = False) -> str:
@@ -140,8 +169,8 @@ Each model: {first['steps']} steps of batch {first['batch_size']} (≈ {first['s
 epochs of the {first['train_pairs']:,} training verses with ≤ {first['max_len']} tokens a side), Adam with linear warmup
 and cosine decay, English vocabulary of {first['tgt_vocab_size']:,} lowercased words, Chinese {first['src_vocab_size']:,}
 characters, **one seed**. Models are configs/attention.py:model=M,task=bible with the shared budget of
-experiments/seq2seq/common.py{' (' + overrides + ')' if overrides else ''}; the `lstm` row is the very run that
-experiments/seq2seq/README.md's search sweep decodes. BLEU: greedy decoding of all {first['n_test']:,} test verses
+experiments/seq2seq/common.py{' (' + overrides + ')' if overrides else ''}; experiments/seq2seq/bible.py restores
+the `lstm` run from its workdir for its search sweep. BLEU: greedy decoding of all {first['n_test']:,} test verses
 from untruncated sources, corpus BLEU (13a, lowercased like the vocabulary) against the KJV text.
 Train tok/s = target tokens per second of training (compilation excluded), train min = training wall time,
 both on this machine's 2 CPU cores shared with other jobs (so only roughly comparable between rows).

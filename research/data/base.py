@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -114,3 +115,33 @@ class Dataset:
 
 def missing_data_error(name: str, how: str) -> UserError:
   return UserError(f"{name} data not found; {how}")
+
+
+# ------------------------------------------------------------------------------------------ builder helpers
+# What the local builders (translation, scenes, text, synthetic) share.
+
+
+def ragged(arrays: Sequence[Any]) -> np.ndarray:
+  """A column of variable-length items: object array [N] whose entries are the items themselves (never a 2-D
+  array, even when every item has the same length)."""
+  col = np.empty(len(arrays), dtype=object)
+  col[:] = list(arrays)
+  return col
+
+
+def file_stamp(path: str) -> tuple[str, int, int]:
+  """(absolute path, size, mtime): what a builder config name depends on, so an edited source file re-prepares."""
+  st = os.stat(path)
+  return os.path.abspath(path), st.st_size, int(st.st_mtime)
+
+
+def digest(*parts: Any, length: int = 10) -> str:
+  """A short stable hash of `repr(parts)`: builder config names ('v' + digest) that change with their inputs."""
+  return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:length]
+
+
+def prepare(builder: Any) -> Any:
+  """Prepares a TFDS builder as array_record (read without TensorFlow) and returns it."""
+  builder.download_and_prepare(file_format="array_record")
+  return builder
+

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import Dataset, load_columns, missing_data_error, split_of
+from research.data.base import Dataset, load_columns, missing_data_error, prepare, split_of
 from research.errors import UserError
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -98,11 +98,6 @@ class LocalFashionMnist(tfds.core.GeneratorBasedBuilder):
       raise UserError(f"{image_file} has {len(images)} images but {label_file} has {len(labels)} labels")
     for i in range(len(labels)):
       yield i, {"image": images[i][..., None], "label": int(labels[i])}
-
-
-def prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.DatasetBuilder:
-  builder.download_and_prepare(file_format="array_record")
-  return builder
 
 
 def _from_builder(builder: tfds.core.DatasetBuilder, info: dict[str, Any]) -> Dataset:

@@ -58,7 +58,7 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error
+from research.data.base import ArraySource, Batch, Dataset, digest, file_stamp, load_columns, missing_data_error, ragged
 from research.data.images import _FASHION_FILES, FASHION_MNIST_DIR, read_idx
 from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 from research.errors import UserError
@@ -223,15 +223,6 @@ def item_pools(source_dir: str, cell_size: int, include_digits: bool) -> dict[st
   return pools
 
 
-def _digest(*parts: Any) -> str:
-  return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
-
-
-def _file_stamp(path: str) -> tuple[str, int, int]:
-  st = os.stat(path)
-  return (os.path.abspath(path), st.st_size, int(st.st_mtime))
-
-
 class FashionScenes(tfds.core.GeneratorBasedBuilder):
   """The scenes as a TFDS dataset. Features: image, captions (references joined by newlines), labels,
   cells, num_items. The TFDS config name hashes every argument and the source files' stamps, so a
@@ -256,7 +247,7 @@ class FashionScenes(tfds.core.GeneratorBasedBuilder):
     self.args = dict(grid=grid, cell_size=cell_size, min_items=min_items, max_items=max_items,
                      num_captions=num_captions, include_digits=include_digits, seed=seed)
     self.sizes = {"train": num_train, "validation": num_validation, "test": num_test}
-    name = "v" + _digest([_file_stamp(f) for f in files], sorted(self.args.items()), sorted(self.sizes.items()))
+    name = "v" + digest([file_stamp(f) for f in files], sorted(self.args.items()), sorted(self.sizes.items()), length=12)
     kwargs.setdefault("config", tfds.core.BuilderConfig(name=name, description=f"{self.args} from {source_dir}"))
     super().__init__(**kwargs)
 
@@ -312,12 +303,6 @@ class PairedSource(ArraySource):
 
   def take(self, indices: Sequence[int]) -> PairedSource:
     return PairedSource(ArraySource.__getitems__(self, indices), images=self.images)
-
-
-def ragged(arrays: Sequence[Any]) -> np.ndarray:
-  col = np.empty(len(arrays), dtype=object)
-  col[:] = list(arrays)
-  return col
 
 
 @dataclasses.dataclass

@@ -24,8 +24,8 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Dataset
-from research.data.translation import PadCollate, ragged
+from research.data.base import ArraySource, Dataset, ragged
+from research.data.translation import PadCollate
 from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, Vocab
 from research.errors import UserError
 

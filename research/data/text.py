@@ -55,7 +55,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, missing_data_error, split_of
+from research.data.base import ArraySource, Batch, Dataset, missing_data_error, ragged, split_of
 from research.data.vocab import AnyVocab, WordPieceVocab, build_vocab, encode_texts, special_info
 from research.errors import UserError
 
@@ -191,12 +191,6 @@ def _percents(cfg: ConfigDict, default: int) -> tuple[int, int]:
 def _limit(cfg: ConfigDict, split: str, items: list) -> list:
   limit = cfg.get("train_limit" if split == "train" else "eval_limit")
   return items[:int(limit)] if limit else items
-
-
-def ragged(arrays: Sequence[np.ndarray]) -> np.ndarray:
-  col = np.empty(len(arrays), dtype=object)
-  col[:] = list(arrays)
-  return col
 
 
 # ------------------------------------------------------------------------------------------ collate

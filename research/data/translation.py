@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import importlib.util
 import os
 import re
@@ -52,7 +51,18 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, load_columns, missing_data_error, split_of
+from research.data.base import (
+  ArraySource,
+  Batch,
+  Dataset,
+  digest,
+  file_stamp,
+  load_columns,
+  missing_data_error,
+  prepare,
+  ragged,
+  split_of,
+)
 from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 from research.errors import UserError
 
@@ -170,15 +180,6 @@ def id_order(example_id: str) -> tuple[tuple[int, Any], ...]:
                for p in example_id.split("."))
 
 
-def _digest(*parts: Any) -> str:
-  return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:10]
-
-
-def _file_stamp(path: str) -> tuple[str, int, int]:
-  st = os.stat(path)
-  return os.path.abspath(path), st.st_size, int(st.st_mtime)
-
-
 # ----------------------------------------------------------------------------------------- builders
 class BibleZhEn(tfds.core.GeneratorBasedBuilder):
   """CUV (zh) ↔ KJV (en) verse pairs. Features: `id` ("gen.1.1"), `zh`, `en` (text).
@@ -205,7 +206,7 @@ class BibleZhEn(tfds.core.GeneratorBasedBuilder):
                       "leave some training data (sum < 100)")
     self.kjv_reader = kjv_reader or read_kjv_sword
     self.percents = (validation_percent, test_percent)
-    name = "v" + _digest(_file_stamp(self.cuv_path), kjv_tag, self.percents)
+    name = "v" + digest(file_stamp(self.cuv_path), kjv_tag, self.percents)
     kwargs.setdefault("config", tfds.core.BuilderConfig(name=name, description=f"sources {self.cuv_path}, {kjv_tag}"))
     super().__init__(**kwargs)
 
@@ -255,8 +256,8 @@ class ParallelText(tfds.core.GeneratorBasedBuilder):
     if "train" not in self.files:
       raise missing_data_error("parallel_text", f"{path} needs train.{src_lang} and train.{tgt_lang} "
                                "(one sentence per line); set config.dataset.path")
-    stamps = [_file_stamp(p) for pair in self.files.values() for p in pair]
-    kwargs.setdefault("config", tfds.core.BuilderConfig(name="v" + _digest(stamps, self.langs),
+    stamps = [file_stamp(p) for pair in self.files.values() for p in pair]
+    kwargs.setdefault("config", tfds.core.BuilderConfig(name="v" + digest(stamps, self.langs),
                                                         description=f"parallel text in {path}"))
     super().__init__(**kwargs)
 
@@ -283,11 +284,6 @@ class ParallelText(tfds.core.GeneratorBasedBuilder):
       if s.strip() and t.strip():
         key = f"{split}.{i}"
         yield key, {"id": key, self.langs[0]: s.strip(), self.langs[1]: t.strip()}
-
-
-def prepare(builder: tfds.core.DatasetBuilder) -> tfds.core.DatasetBuilder:
-  builder.download_and_prepare(file_format="array_record")
-  return builder
 
 
 def text_splits(builder: tfds.core.DatasetBuilder, src_key: str, tgt_key: str) -> dict[str, dict[str, list[str]]]:
@@ -362,12 +358,6 @@ class PadCollate:
 def collate_from_config(cfg: ConfigDict) -> PadCollate:
   return PadCollate(pad_multiple=int(cfg.get("pad_multiple", 8)),
                     bucket_boundaries=tuple(int(b) for b in (cfg.get("bucket_boundaries") or ())))
-
-
-def ragged(arrays: Sequence[np.ndarray]) -> np.ndarray:
-  col = np.empty(len(arrays), dtype=object)
-  col[:] = list(arrays)
-  return col
 
 
 def encode_split(texts: Mapping[str, list[str]], src_vocab: Vocab, tgt_vocab: Vocab, *, max_len: int,

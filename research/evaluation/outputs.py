@@ -1,7 +1,8 @@
 """Per-example decoding outputs of a run, saved so a report can put confidence intervals and paired tests on them.
 
 At each evaluation the seq2seq task writes, per decoded split and search, WORKDIR/decodes/<split>.<method>.jsonl
-(next to the 1-best .txt): a header line, then one JSON object per test sentence, in test order:
+(next to the 1-best .txt; a name ending in .gz is gzip-compressed): a header line, then one JSON object per
+test sentence, in test order:
 
     {"format": "research.decodes/1", "split": "test", "method": "beam", "step": 2000,
      "bleu_tokenize": "13a", "lowercase": false}
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import json
 import os
 from collections.abc import Sequence
+from typing import IO
 
 import numpy as np
 
@@ -76,6 +79,13 @@ class Decodes:
                    self.scores[index], self.bleu_stats[index], self.chrf_stats[index], self.source_lengths[index])
 
 
+def _open(path: str, mode: str) -> IO[str]:
+  """Text file, gzip-compressed when the name ends in .gz (or .gz.tmp)."""
+  if path.removesuffix(".tmp").endswith(".gz"):
+    return gzip.open(path, mode + "t", encoding="utf-8")
+  return open(path, mode, encoding="utf-8")
+
+
 def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Sequence[str]],
                   scores: np.ndarray, *, header: dict, source_lengths: Sequence[int] | None = None,
                   bleu_tokenize: str = "13a", lowercase: bool = False) -> Decodes:
@@ -92,7 +102,7 @@ def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Seq
   scores = np.asarray(scores, np.float32).reshape(len(hypotheses), -1)
   lengths = np.full(len(hypotheses), -1, np.int64) if source_lengths is None else np.asarray(source_lengths, np.int64)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
+  with _open(path + ".tmp", "w") as f:
     f.write(json.dumps(head) + "\n")
     for i, (ref, hyp_list) in enumerate(zip(references, hypotheses, strict=True)):
       f.write(json.dumps({"id": i, "reference": ref, "hypotheses": list(hyp_list),
@@ -106,7 +116,7 @@ def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Seq
 def read_decodes(path: str) -> Decodes:
   """Reads a file `write_decodes` wrote; a missing, torn or foreign file is one UserError naming it."""
   try:
-    with open(path, encoding="utf-8") as f:
+    with _open(path, "r") as f:
       raw = f.read().splitlines()
   except FileNotFoundError:
     raise UserError(f"no decodes at {path}: evaluate the run with config.decode.splits including that split "

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
+from research.data import base as data_base
 from research.data import synthetic, translation
 from research.data.translation import BOOKS, BibleZhEn, PadCollate, ParallelText
 from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
@@ -54,7 +55,7 @@ def build_bible(tmp_path, verses=VERSES, name="cuv.h5", **kwargs) -> BibleZhEn:
   cuv = write_cuv_h5(str(tmp_path / name), verses)
   builder = BibleZhEn(cuv_path=cuv, kjv_reader=kjv_fixture(verses), kjv_tag=f"fixture-{len(verses)}",
                       data_dir=str(tmp_path / "tfds"), **kwargs)
-  return translation.prepare(builder)
+  return data_base.prepare(builder)
 
 
 def all_rows(builder) -> dict[str, dict[str, list[str]]]:
@@ -169,7 +170,7 @@ def test_parallel_text_errors(tmp_path):
   with open(os.path.join(bad, "test.en"), "a", encoding="utf-8") as f:
     f.write("one line too many\n")
   with pytest.raises(UserError, match="lines"):
-    translation.prepare(ParallelText(path=bad, data_dir=str(tmp_path / "tfds")))
+    data_base.prepare(ParallelText(path=bad, data_dir=str(tmp_path / "tfds")))
   half = write_parallel(tmp_path / "half", PARALLEL)
   os.remove(os.path.join(half, "test.zh"))
   with pytest.raises(UserError, match="missing"):
@@ -202,9 +203,9 @@ def test_encode_split_too_long_policies():
 
 
 def test_pad_collate_layout():
-  batch = {"src": translation.ragged([np.array([5, 6, 7], np.int32), np.array([8], np.int32)]),
-           "tgt": translation.ragged([np.array([9], np.int32), np.array([10, 11, 12, 13], np.int32)]),
-           "src_text": translation.ragged(["a", "b"])}
+  batch = {"src": data_base.ragged([np.array([5, 6, 7], np.int32), np.array([8], np.int32)]),
+           "tgt": data_base.ragged([np.array([9], np.int32), np.array([10, 11, 12, 13], np.int32)]),
+           "src_text": data_base.ragged(["a", "b"])}
   out = PadCollate()(batch)
   np.testing.assert_array_equal(out["src"], [[5, 6, 7], [8, PAD_ID, PAD_ID]])
   np.testing.assert_array_equal(out["tgt_in"], [[BOS_ID, 9, 0, 0, 0], [BOS_ID, 10, 11, 12, 13]])

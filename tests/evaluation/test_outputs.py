@@ -31,6 +31,10 @@ def test_round_trip_keeps_nbest_scores_and_statistics(tmp_path):
   np.testing.assert_array_equal(read.bleu_stats, stats.bleu_statistics(HYPS_A, [REFS]))
   assert read.header["method"] == "beam" and read.header["format"] == outputs.FORMAT
   assert not (tmp_path / "d" / "test.beam.jsonl.tmp").exists()
+  _write(tmp_path / "d" / "test.beam.jsonl.gz", HYPS_A, nbest=3)  # gzip by name
+  with open(tmp_path / "d" / "test.beam.jsonl.gz", "rb") as f:
+    assert f.read(2) == b"\x1f\x8b"
+  assert outputs.read_decodes(str(tmp_path / "d" / "test.beam.jsonl.gz")).hypotheses == written.hypotheses
 
 
 def test_scores_cis_and_paired_tests_equal_the_text_versions(tmp_path):

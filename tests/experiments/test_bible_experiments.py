@@ -133,3 +133,4 @@ def test_section_four_states_cis_and_p_values_from_the_saved_decodes(tmp_path, m
   text = attention_bible.render(res, ("lstm", "transformer"), "python -m experiments.attention.bible")
   assert "| p BLEU vs lstm | p chrF vs lstm |" in text
   assert "| lstm | 12 |" in text and "| ≤20 | transformer | 3 |" in text and "| >60 | lstm | 3 |" in text
+  assert "Against `lstm`: `transformer` +" in text and "of 4 length buckets" in text
