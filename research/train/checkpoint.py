@@ -9,6 +9,7 @@ None (the trainer then initializes from scratch).
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 import time
@@ -53,6 +54,7 @@ class Checkpointer:
     self.manager.reload()
     bad: list[int] = []
     found = None
+    _silence_abandoned_orbax_reads()
     hook = sys.unraisablehook
     # orbax leaves the failed reads' coroutines behind; their tracebacks would bury the one warning line
     sys.unraisablehook = lambda *_: None
@@ -131,3 +133,29 @@ def load_state(workdir: str, step: int | None = None) -> tuple[int, Any, dict[st
                                                               meta=ocp.args.JsonRestore()))
   manager.close()
   return step, restored.state, dict(restored.meta or {})
+
+
+class _AbandonedOrbaxReads(logging.Filter):
+  """Drops asyncio's "Task exception was never retrieved" records for orbax's reads of a damaged checkpoint.
+
+  When a restore fails, orbax leaves its other shard-reading tasks behind; whenever the garbage collector later
+  frees them, asyncio logs each one's traceback, burying the one warning line the fallback prints. Only tasks whose
+  exception was raised inside orbax are dropped; every other asyncio error is logged as before.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if not record.getMessage().startswith("Task exception was never retrieved") or not record.exc_info:
+      return True
+    tb = record.exc_info[2]
+    while tb is not None:
+      if "orbax" in tb.tb_frame.f_code.co_filename:
+        return False
+      tb = tb.tb_next
+    return True
+
+
+def _silence_abandoned_orbax_reads() -> None:
+  logger = logging.getLogger("asyncio")
+  if not any(isinstance(f, _AbandonedOrbaxReads) for f in logger.filters):
+    logger.addFilter(_AbandonedOrbaxReads())
+
