@@ -108,12 +108,11 @@ def significance(models: tuple[str, ...], quick: bool) -> str:
     return note or "(Fewer than two runs with saved decodes: no intervals.)"
   systems = [outputs.read_decodes(decodes_path(names[m])) for m in saved]
   edges = [hi for _, hi in s2s.BUCKETS[:-1]]
-  table = compare.comparison_table(systems, saved, buckets=edges)
-  buckets = compare.bucket_index(systems[0].source_lengths, edges)
+  result = compare.compare(systems, saved, buckets=edges)
   findings, long_wins, chrf_not_up = [], [], []
-  for m, d in zip(saved[1:], systems[1:], strict=True):
-    overall, overall_chrf = outputs.paired_bleu(systems[0], d), outputs.paired_chrf(systems[0], d)
-    tests = [outputs.paired_bleu(systems[0].subset(idx), d.subset(idx)) for _, idx in buckets]
+  for i, m in enumerate(saved[1:], start=1):
+    overall, overall_chrf = result.overall[i].bleu_test, result.overall[i].chrf_test
+    tests = [group[i].bleu_test for _, group in result.buckets]
     wins = sum(t.p_value < 0.05 and t.system.score > t.baseline.score for t in tests)
     losses = sum(t.p_value < 0.05 and t.system.score < t.baseline.score for t in tests)
     longest = tests[-1]
@@ -124,7 +123,7 @@ def significance(models: tuple[str, ...], quick: bool) -> str:
     findings.append(
         f"`{m}` {overall.system.score - overall.baseline.score:+.2f} BLEU ({stats.format_p(overall.p_value)}) and "
         f"{overall_chrf.system.score - overall_chrf.baseline.score:+.2f} chrF ({stats.format_p(overall_chrf.p_value)})"
-        f" overall, BLEU higher at p < 0.05 in {wins} and lower in {losses} of {len(buckets)} length buckets, "
+        f" overall, BLEU higher at p < 0.05 in {wins} and lower in {losses} of {len(tests)} length buckets, "
         f"{longest.system.score - longest.baseline.score:+.2f} in the longest ({stats.format_p(longest.p_value)})")
   luong = [m for m in saved if m.startswith("luong")]
   if luong and not long_wins:
@@ -140,7 +139,7 @@ def significance(models: tuple[str, ...], quick: bool) -> str:
   return (f"Corpus BLEU and chrF with 95% bootstrap intervals (1,000 resamples of the verses) and paired bootstrap "
           f"p-values against `{models[0]}` (sacrebleu's --paired-bs, 1,000 resamples), overall and per source-length "
           f"bucket (`python -m research.tools.compare` on results/runs/bible_<model>.decodes.jsonl.gz). {note}"
-          f"\n\n{table}\n{evidence}")
+          f"\n\n{compare.render(result)}\n{evidence}")
 
 
 def render(res: dict[str, dict], models: tuple[str, ...], command: str, quick: bool = False) -> str:

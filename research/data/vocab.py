@@ -340,12 +340,12 @@ def save_or_check_vocab(vocab: AnyVocab, directory: str, *, check_only: bool = F
   return save_or_check(vocab, os.path.join(directory, vocab_filename(vocab)), check_only=check_only)
 
 
-def save_or_check_vocabs(info: dict[str, Any], directory: str) -> None:
+def save_or_check_vocabs(info: dict[str, Any], directory: str, *, check_only: bool = False) -> None:
   """`save_or_check` for a dataset's `info['src_vocab']` and `info['tgt_vocab']` as DIR/vocab_{src,tgt}.json."""
   for side in ("src", "tgt"):
     vocab = info.get(f"{side}_vocab")
     if vocab is not None:
-      save_or_check(vocab, os.path.join(directory, f"vocab_{side}.json"))
+      save_or_check(vocab, os.path.join(directory, f"vocab_{side}.json"), check_only=check_only)
 
 
 # ------------------------------------------------------------------------------------------ WordPiece

@@ -22,7 +22,6 @@ paired tests against another run on the same sentences need no re-tokenization:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gzip
 import json
 import os
@@ -36,9 +35,8 @@ from research.evaluation import chrf, stats
 
 FORMAT = "research.decodes/1"
 # The metric functions sacrebleu's paired tests use (scalar type of the resampled sums kept), as stats' wrappers.
-_BLEU_IN_FLOAT32 = functools.partial(stats._bleu_in_dtype, smooth_method="exp", smooth_value=None,
-                                     use_effective_order=False)
-_CHRF_IN_FLOAT32 = functools.partial(chrf._f_score, beta=chrf.BETA, eps_smoothing=False)
+_BLEU_IN_FLOAT32 = stats.paired_bleu_metric()
+_CHRF_IN_FLOAT32 = stats.paired_chrf_metric()
 
 
 @dataclasses.dataclass(frozen=True)

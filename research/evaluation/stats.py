@@ -10,7 +10,8 @@ then costs a sum of rows and one `metric_fn` call, never a re-tokenization.
   replacement); `accuracy_ci`, `perplexity_ci`, `bleu_ci`, `chrf_ci` build the statistics for you.
 - `paired_bootstrap` / `approximate_randomization`: p-values for "system b differs from baseline a"
   on the same test set; `paired_bootstrap_bleu`, `paired_ar_bleu`, `paired_bootstrap_chrf`,
-  `paired_ar_chrf` for text.
+  `paired_ar_chrf` for text; `paired_bleu_metric` / `paired_chrf_metric` are their metric functions, for
+  statistics saved earlier (research.evaluation.outputs).
 - `seed_summary`: mean, sample std and Student-t half-width of a metric over seeds.
 
 The paired tests reproduce sacrebleu 2.x's `PairedTest` (`--paired-bs`, `--paired-ar`) bit for bit
@@ -348,17 +349,28 @@ def _bleu_setup(hyp_sets: Sequence[Sequence[str]], references: Sequence[Sequence
                                f"{', '.join(bleu.SMOOTH_DEFAULTS)}")
   stats = [bleu_statistics(h, references, tokenize=tokenize, lowercase=lowercase, max_ngram_order=max_ngram_order)
            for h in hyp_sets]
-  metric_fn = functools.partial(_bleu_in_dtype, smooth_method=smooth_method, smooth_value=smooth_value,
-                                use_effective_order=use_effective_order)
-  return stats, metric_fn
+  return stats, paired_bleu_metric(smooth_method=smooth_method, smooth_value=smooth_value,
+                                   use_effective_order=use_effective_order)
+
+
+def paired_bleu_metric(*, smooth_method: str = "exp", smooth_value: float | None = None,
+                       use_effective_order: bool = False) -> MetricFn:
+  """The corpus-BLEU function of summed `bleu_statistics` rows that the paired tests resample with (the
+  sums' scalar type kept, as sacrebleu): pass it to `paired_bootstrap` / `paired_randomization`."""
+  return functools.partial(_bleu_in_dtype, smooth_method=smooth_method, smooth_value=smooth_value,
+                           use_effective_order=use_effective_order)
+
+
+def paired_chrf_metric(*, beta: float = chrf.BETA, eps_smoothing: bool = False) -> MetricFn:
+  """The corpus-chrF function of summed `chrf.chrf_statistics` rows the paired tests resample with (the
+  sums' scalar type kept, float32 in the paired tests, like sacrebleu)."""
+  return functools.partial(chrf._f_score, beta=beta, eps_smoothing=eps_smoothing)
 
 
 def _chrf_setup(hyp_sets: Sequence[Sequence[str]], references: Sequence[Sequence[str | None]],
                 **options: Any) -> tuple[list[np.ndarray], MetricFn]:
   stats = [chrf.chrf_statistics(h, references, **options) for h in hyp_sets]
-  # chrf._f_score keeps the scalar type of the sums (float32 in the paired tests), like sacrebleu.
-  metric_fn = functools.partial(chrf._f_score, beta=options["beta"], eps_smoothing=options["eps_smoothing"])
-  return stats, metric_fn
+  return stats, paired_chrf_metric(beta=options["beta"], eps_smoothing=options["eps_smoothing"])
 
 
 def bleu_ci(hypotheses: Sequence[str], references: Sequence[Sequence[str | None]], *, tokenize: str = "13a",

@@ -43,7 +43,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.vocab import Vocab
+from research.data.vocab import Vocab, save_or_check_vocabs
 from research.decoding.decoder import Decoder, decode_settings, step_fns_for
 from research.errors import UserError
 from research.evaluation import bleu
@@ -79,18 +79,6 @@ def _check_config(config: ConfigDict) -> None:
     raise UserError(f"config.decode.splits names {missing[0]!r}, which is not evaluated; use splits from "
                     f"config.dataset.eval_splits={tuple(config.dataset.get('eval_splits', ()))}")
   decode_settings(config)
-
-
-def _check_saved_vocab(vocab: Vocab, path: str) -> None:
-  """Read-only: a vocabulary saved in the workdir must equal the one built from the data now."""
-  if not os.path.exists(path):
-    return
-  saved = Vocab.load(path)
-  if saved.fingerprint() != vocab.fingerprint():
-    raise UserError(f"vocabulary {path} ({saved.size} tokens, fingerprint {saved.fingerprint()}) differs from the "
-                    f"one built from the data now ({vocab.size} tokens, {vocab.fingerprint()}), so the checkpoint's "
-                    "token ids would mean other words; restore the original config.dataset settings or use a fresh "
-                    "--workdir")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -154,13 +142,9 @@ class Seq2SeqTask:
 
   # -- workdir hooks ---------------------------------------------------------------------------------
   def check_workdir(self, path: str) -> None:
-    for side in ("src", "tgt"):
-      vocab = self.info.get(f"{side}_vocab")
-      if vocab is not None:
-        _check_saved_vocab(vocab, os.path.join(path, f"vocab_{side}.json"))
+    save_or_check_vocabs(self.info, path, check_only=True)
 
   def prepare_workdir(self, path: str) -> None:
-    from research.data.vocab import save_or_check_vocabs
     save_or_check_vocabs(self.info, path)
     self.workdir = path  # only process 0 gets here, so only it writes decodes/
 

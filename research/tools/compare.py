@@ -13,6 +13,7 @@ resampled on its own. Experiment READMEs copy these tables; `comparison_table` i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -35,21 +36,41 @@ def _cell(interval: stats.Interval) -> str:
   return f"{interval.estimate:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
 
 
-def comparison_rows(systems: Sequence[outputs.Decodes], names: Sequence[str], *,
-                    num_samples: int = 1000) -> list[list[str]]:
-  """Rows [name, n, BLEU [CI], chrF [CI], p BLEU vs first, p chrF vs first] (the first system's p cells: '—')."""
+@dataclasses.dataclass(frozen=True)
+class SystemScores:
+  """One system on one group of sentences: intervals, and (None for the baseline) paired tests against it."""
+
+  name: str
+  sentences: int
+  bleu: stats.Interval
+  chrf: stats.Interval
+  bleu_test: stats.PairedTestResult | None
+  chrf_test: stats.PairedTestResult | None
+
+  def row(self) -> list[str]:
+    """[name, n, BLEU [CI], chrF [CI], p BLEU, p chrF] ('—' for the baseline's p cells)."""
+    tests = [stats.format_p(t.p_value) if t else "—" for t in (self.bleu_test, self.chrf_test)]
+    return [self.name, str(self.sentences), _cell(self.bleu), _cell(self.chrf), *tests]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+  """`overall[i]` scores system i on every sentence; `buckets` is [(label, [SystemScores per system])]."""
+
+  names: list[str]
+  overall: list[SystemScores]
+  buckets: list[tuple[str, list[SystemScores]]]
+
+
+def score_systems(systems: Sequence[outputs.Decodes], names: Sequence[str], *,
+                  num_samples: int = 1000) -> list[SystemScores]:
+  """Intervals of each system and paired tests of every system after the first against the first."""
   base = systems[0]
-  rows = []
-  for name, d in zip(names, systems, strict=True):
-    row = [name, str(len(d.references)), _cell(d.bleu_ci(num_samples=num_samples)),
-           _cell(d.chrf_ci(num_samples=num_samples))]
-    if d is base:
-      row += ["—", "—"]
-    else:
-      row += [stats.format_p(outputs.paired_bleu(base, d, num_samples=num_samples).p_value),
-              stats.format_p(outputs.paired_chrf(base, d, num_samples=num_samples).p_value)]
-    rows.append(row)
-  return rows
+  return [SystemScores(name, len(d.references), d.bleu_ci(num_samples=num_samples),
+                       d.chrf_ci(num_samples=num_samples),
+                       None if i == 0 else outputs.paired_bleu(base, d, num_samples=num_samples),
+                       None if i == 0 else outputs.paired_chrf(base, d, num_samples=num_samples))
+          for i, (name, d) in enumerate(zip(names, systems, strict=True))]
 
 
 def bucket_index(lengths: np.ndarray, edges: Sequence[int]) -> list[tuple[str, np.ndarray]]:
@@ -68,25 +89,36 @@ def bucket_index(lengths: np.ndarray, edges: Sequence[int]) -> list[tuple[str, n
   return out
 
 
-def comparison_table(systems: Sequence[outputs.Decodes], names: Sequence[str], *, buckets: Sequence[int] = (),
-                     num_samples: int = 1000) -> str:
-  """The markdown of `python -m research.tools.compare` (see the module docstring)."""
+def compare(systems: Sequence[outputs.Decodes], names: Sequence[str], *, buckets: Sequence[int] = (),
+            num_samples: int = 1000) -> Comparison:
+  """Scores every system overall and (with bucket edges) per source-length bucket, each bucket resampled on
+  its own. Raises UserError when the files do not hold the same test set."""
   if len(systems) < 1 or len(systems) != len(names):
     raise UserError(f"{len(systems)} decodes files but {len(names)} names")
   for d in systems[1:]:
     outputs._check_same_sentences(systems[0], d)
-  head = (f"| system | sentences | BLEU [95% CI] | chrF [95% CI] | p BLEU vs {names[0]} | p chrF vs {names[0]} |\n"
+  names = list(names)
+  groups = [(label, score_systems([d.subset(index) for d in systems], names, num_samples=num_samples))
+            for label, index in (bucket_index(systems[0].source_lengths, buckets) if buckets else ())]
+  return Comparison(names, score_systems(systems, names, num_samples=num_samples), groups)
+
+
+def render(c: Comparison) -> str:
+  """The markdown tables of a `Comparison`: overall, then one row per bucket and system."""
+  head = (f"| system | sentences | BLEU [95% CI] | chrF [95% CI] | p BLEU vs {c.names[0]} | p chrF vs {c.names[0]} |\n"
           "|---|---:|---|---|---:|---:|\n")
-  parts = [head + "".join("| " + " | ".join(r) + " |\n" for r in comparison_rows(systems, names,
-                                                                                num_samples=num_samples))]
-  if buckets:
+  parts = [head + "".join("| " + " | ".join(s.row()) + " |\n" for s in c.overall)]
+  if c.buckets:
     head_b = "| source length | " + head[2:].replace("|---|", "|---|---|", 1)
-    lines = []
-    for label, index in bucket_index(systems[0].source_lengths, buckets):
-      rows = comparison_rows([d.subset(index) for d in systems], names, num_samples=num_samples)
-      lines += ["| " + " | ".join([label, *r]) + " |\n" for r in rows]
-    parts.append(head_b + "".join(lines))
+    parts.append(head_b + "".join("| " + " | ".join([label, *s.row()]) + " |\n"
+                                  for label, group in c.buckets for s in group))
   return "\n".join(parts)
+
+
+def comparison_table(systems: Sequence[outputs.Decodes], names: Sequence[str], *, buckets: Sequence[int] = (),
+                     num_samples: int = 1000) -> str:
+  """The markdown of `python -m research.tools.compare` (see the module docstring)."""
+  return render(compare(systems, names, buckets=buckets, num_samples=num_samples))
 
 
 def _default_name(path: str) -> str:
