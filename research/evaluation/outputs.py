@@ -1,6 +1,6 @@
 """Per-example decoding outputs of a run, saved so a report can put confidence intervals and paired tests on them.
 
-At each evaluation the seq2seq task writes, per decoded split and search, WORKDIR/decodes/<split>.<method>.jsonl
+At each evaluation the seq2seq and captioning tasks write, per decoded split and search, WORKDIR/decodes/<split>.<method>.jsonl
 (next to the 1-best .txt; a name ending in .gz is gzip-compressed): a header line, then one JSON object per
 test sentence, in test order:
 
@@ -8,6 +8,9 @@ test sentence, in test order:
      "bleu_tokenize": "13a", "lowercase": false}
     {"id": 0, "reference": "...", "hypotheses": ["best", "2nd", ...], "scores": [-3.1, -3.4, ...],
      "source_length": 12, "bleu_stats": [hyp_len, ref_len, m1..m4, t1..t4], "chrf_stats": [...]}
+
+An example with several references (image captions) has "references": ["...", "..."] instead of "reference",
+and its statistics are multi-reference BLEU's and chrF's (sacrebleu's reference streams).
 
 `hypotheses` holds every returned sequence: the n-best list of beam search (`num_return_sequences`) or the
 samples of temperature sampling (`num_samples`), best score first for beam. `bleu_stats` / `chrf_stats` are the
@@ -41,12 +44,13 @@ _CHRF_IN_FLOAT32 = stats.paired_chrf_metric()
 
 @dataclasses.dataclass(frozen=True)
 class Decodes:
-  """One split decoded by one search: references [N], hypotheses [N][R] (R returned per sentence, best first),
+  """One split decoded by one search: references [N] (a string, or a list of strings where an example has
+  several, as image captions do), hypotheses [N][R] (R returned per sentence, best first),
   scores float32[N, R], bleu_stats int64[N, 10], chrf_stats int64[N, 18] (of the 1-best), source_lengths
   int64[N] (source tokens, -1 where unknown), and the header."""
 
   header: dict
-  references: list[str]
+  references: list[str | list[str]]
   hypotheses: list[list[str]]
   scores: np.ndarray
   bleu_stats: np.ndarray
@@ -84,18 +88,31 @@ def _open(path: str, mode: str) -> IO[str]:
   return open(path, mode, encoding="utf-8")
 
 
-def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Sequence[str]],
+def reference_streams(references: Sequence[str | Sequence[str]]) -> list[list[str | None]]:
+  """Per-example references (one string, or a list of several) as sacrebleu's reference streams: stream j holds
+  every example's j-th reference, None where an example has fewer."""
+  lists = [[r] if isinstance(r, str) else list(r) for r in references]
+  width = max((len(r) for r in lists), default=1)
+  return [[r[j] if j < len(r) else None for r in lists] for j in range(width)]
+
+
+def write_decodes(path: str, references: Sequence[str | Sequence[str]], hypotheses: Sequence[Sequence[str]],
                   scores: np.ndarray, *, header: dict, source_lengths: Sequence[int] | None = None,
                   bleu_tokenize: str = "13a", lowercase: bool = False) -> Decodes:
-  """Computes the 1-best statistics and writes `path` atomically (a crash never leaves half a file)."""
+  """Computes the 1-best statistics and writes `path` atomically (a crash never leaves half a file).
+
+  `references[i]` is example i's reference, or a list of its references (multi-reference BLEU and chrF, written
+  as "references" in the file)."""
   if len(references) != len(hypotheses) or len(scores) != len(hypotheses):
     raise ValueError(f"{len(references)} references, {len(hypotheses)} hypothesis lists, {len(scores)} score rows")
   best = [h[0] if h else "" for h in hypotheses]
-  refs, hyps = list(references), best
+  references = [r if isinstance(r, str) else list(r) for r in references]
+  streams, hyps = reference_streams(references), best
   if lowercase:  # as the task's corpus BLEU and chrF: a lowercasing vocabulary cannot produce capitals
-    refs, hyps = [r.lower() for r in refs], [h.lower() for h in hyps]
-  bleu_stats = stats.bleu_statistics(hyps, [refs], tokenize=bleu_tokenize)
-  chrf_stats = chrf.chrf_statistics(hyps, [refs])
+    streams = [[r.lower() if r is not None else None for r in stream] for stream in streams]
+    hyps = [h.lower() for h in hyps]
+  bleu_stats = stats.bleu_statistics(hyps, streams, tokenize=bleu_tokenize)
+  chrf_stats = chrf.chrf_statistics(hyps, streams)
   head = {"format": FORMAT, **header, "bleu_tokenize": bleu_tokenize, "lowercase": bool(lowercase)}
   scores = np.asarray(scores, np.float32).reshape(len(hypotheses), -1)
   lengths = np.full(len(hypotheses), -1, np.int64) if source_lengths is None else np.asarray(source_lengths, np.int64)
@@ -103,12 +120,13 @@ def write_decodes(path: str, references: Sequence[str], hypotheses: Sequence[Seq
   with _open(path + ".tmp", "w") as f:
     f.write(json.dumps(head) + "\n")
     for i, (ref, hyp_list) in enumerate(zip(references, hypotheses, strict=True)):
-      f.write(json.dumps({"id": i, "reference": ref, "hypotheses": list(hyp_list),
+      f.write(json.dumps({"id": i, "reference" if isinstance(ref, str) else "references": ref,
+                          "hypotheses": list(hyp_list),
                           "scores": [float(s) for s in scores[i]], "source_length": int(lengths[i]),
                           "bleu_stats": bleu_stats[i].tolist(),
                           "chrf_stats": chrf_stats[i].tolist()}, ensure_ascii=False) + "\n")
   os.replace(path + ".tmp", path)
-  return Decodes(head, list(references), [list(h) for h in hypotheses], scores, bleu_stats, chrf_stats, lengths)
+  return Decodes(head, references, [list(h) for h in hypotheses], scores, bleu_stats, chrf_stats, lengths)
 
 
 def read_decodes(path: str) -> Decodes:
@@ -118,7 +136,7 @@ def read_decodes(path: str) -> Decodes:
       raw = f.read().splitlines()
   except FileNotFoundError:
     raise UserError(f"no decodes at {path}: evaluate the run with config.decode.splits including that split "
-                    "(the seq2seq task writes decodes/<split>.<method>.jsonl)") from None
+                    "(the seq2seq and captioning tasks write decodes/<split>.<method>.jsonl)") from None
   lines = []
   for number, line in enumerate(raw, 1):
     if line.strip():
@@ -134,7 +152,7 @@ def read_decodes(path: str) -> Decodes:
   scores = np.full((len(rows), width), np.nan, np.float32)
   for i, r in enumerate(rows):
     scores[i, :len(r["scores"])] = r["scores"]
-  return Decodes(lines[0], [r["reference"] for r in rows], [r["hypotheses"] for r in rows], scores,
+  return Decodes(lines[0], [r["reference"] if "reference" in r else r["references"] for r in rows], [r["hypotheses"] for r in rows], scores,
                  np.asarray([r["bleu_stats"] for r in rows], np.int64).reshape(len(rows), -1),
                  np.asarray([r["chrf_stats"] for r in rows], np.int64).reshape(len(rows), -1),
                  np.asarray([r.get("source_length", -1) for r in rows], np.int64))

@@ -15,6 +15,9 @@ whose CNN trunk starts from a trained classifier runs under trainer 'warm_start'
                  greedy captions (are the named classes in the scene, are the scene's classes
                  named), and `alignment_greedy`: over the greedy captions' object words that name an
                  item in the scene, the fraction whose attention peak is on that item's cell.
+                 Each search's captions (every returned one: beam n-best, samples) with scores and the
+                 multi-reference BLEU / chrF statistics go to WORKDIR/decodes/<split>.<method>.jsonl
+                 (research/evaluation/outputs.py), for `python -m research.tools.compare`.
 'text_to_image'  loss = per-pixel BCE (config.pixel_loss = 'bce') or squared error ('mse') + the KL
                  term of a conditional VAE. evaluate_extra draws each eval image from its caption
                  alone and reports pixel_mse / pixel_mae (pixels in [0, 1]) and, with
@@ -26,6 +29,7 @@ whose CNN trunk starts from a trained classifier runs under trainer 'warm_start'
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -47,6 +51,7 @@ from research.errors import UserError
 from research.evaluation.bleu import corpus_bleu_tokens
 from research.evaluation.chrf import corpus_chrf
 from research.evaluation.metrics import mean_metric, metric
+from research.evaluation.outputs import reference_streams, write_decodes
 from research.models.cnn import CNNClassifier
 from research.tasks.base import apply_model
 from research.tasks.losses import accuracy, cross_entropy
@@ -97,6 +102,10 @@ class CaptioningTask:
     noun_ids = np.asarray(info.get("noun_ids", np.zeros((0,), np.int64)))
     self.noun_to_class = {int(t): k for k, t in enumerate(noun_ids) if t > 3}
     self._decoders: dict[Any, Any] = {}
+    self.workdir: str | None = None  # set on the writing process: evaluations then save decodes/
+
+  def prepare_workdir(self, path: str) -> None:
+    self.workdir = path  # only process 0 gets here, so only it writes decodes/
 
   def image(self, batch: Batch) -> jax.Array:
     return batch["image"].astype(jnp.float32) * self.scale
@@ -147,20 +156,24 @@ class CaptioningTask:
 
   def decode_split(self, model: nn.Module, variables: dict[str, Any], source: Any, config: ConfigDict
                    ) -> dict[str, Any]:
-    """Best caption per method (token lists), references and scene facts for the first max_examples images."""
+    """For the first max_examples images: per method the best caption (token lists, `out[method]`) and every
+    returned one with its score (`out[method + "/all"]`: [N][R] token lists, float32[N, R]), the references
+    and the scene facts."""
     dec = config.get("decode") or ConfigDict()
     n = min(len(source), int(dec.get("max_examples", 500)))
     batch_size = int(dec.get("batch_size", 100))
     decoder = self.decoder(model)
     out: dict[str, Any] = {}
     for name, settings in self.settings(config).items():
-      captions = []
+      returned, scores = [], []
       for batch_index, (idx, real) in enumerate(_batches(n, batch_size)):
         rows = source.__getitems__(idx)
         images = np.asarray(rows["image"], np.float32) * self.scale
-        seqs, _ = decoder.decode(variables, images, settings, batch_index=batch_index)
-        captions += [cut_at_eos(s) for s in seqs[real, 0]]
-      out[name] = captions
+        seqs, seq_scores = decoder.decode(variables, images, settings, batch_index=batch_index)
+        returned += [[cut_at_eos(s) for s in row] for row in seqs[real]]
+        scores.append(seq_scores[real])
+      out[name] = [r[0] for r in returned]
+      out[name + "/all"] = (returned, np.concatenate(scores) if scores else np.zeros((0, 1), np.float32))
     rows = source.__getitems__(np.arange(n))
     refs = [[list(map(int, r)) for r in refs] for refs in rows["refs"]]
     out.update({"refs": refs, "labels": np.asarray(rows["labels"]), "cells": np.asarray(rows["cells"]),
@@ -181,19 +194,26 @@ class CaptioningTask:
 
   def evaluate_extra(self, model: nn.Module, variables: dict[str, Any], split_name: str, source: Any,
                      config: ConfigDict) -> dict[str, float]:
-    del split_name
     out = self.decode_split(model, variables, source, config)
     results: dict[str, float] = {}
     vocab = self.info.get("vocab")
-    for name in self.settings(config):
+    settings = self.settings(config)
+    for name in settings:
       prefix = "" if name == "greedy" else f"{name}_"
       for n in range(1, 5):
         results[f"{prefix}bleu{n}"] = corpus_bleu_tokens(out[name], out["refs"], max_ngram_order=n).score
       if vocab is not None:  # chrF reads text: captions and references as words joined by spaces
         hyps = [vocab.decode(h) for h in out[name]]
-        width = max(len(r) for r in out["refs"])
-        streams = [[vocab.decode(r[j]) if j < len(r) else None for r in out["refs"]] for j in range(width)]
-        results[f"{prefix}chrf"] = corpus_chrf(hyps, streams).score
+        refs = [[vocab.decode(r) for r in refs] for refs in out["refs"]]
+        results[f"{prefix}chrf"] = corpus_chrf(hyps, reference_streams(refs)).score
+        if self.workdir is not None:
+          # Every returned caption (beam n-best, samples) with its score, and the 1-best's multi-reference BLEU /
+          # chrF statistics (BLEU on the words, tokenize="none", as bleu<n> above) for intervals and paired tests.
+          returned, scores = out[name + "/all"]
+          write_decodes(os.path.join(self.workdir, "decodes", f"{split_name}.{name}.jsonl"), refs,
+                        [[vocab.decode(c) for c in caps] for caps in returned], scores,
+                        header={"split": split_name, "method": name,
+                                "settings": dataclasses.asdict(settings[name])}, bleu_tokenize="none")
     named = in_scene = items = recalled = 0
     for hyp, labels in zip(out["greedy"], out["labels"], strict=True):
       scene = {int(k) for k in labels if k >= 0}

@@ -75,3 +75,18 @@ def test_bad_files_are_one_clear_error(tmp_path):
   a = _write(tmp_path / "a.jsonl", HYPS_A)
   with pytest.raises(UserError, match="not of the same test sentences"):
     outputs.paired_bleu(a, a.subset([0, 1]))
+
+
+def test_several_references_per_example_score_as_reference_streams(tmp_path):
+  """Captions have several references: saved as "references", scored as sacrebleu's multi-reference streams."""
+  from research.evaluation import bleu, chrf
+  refs = [[r, s] if i % 2 == 0 else [r] for i, (r, s) in enumerate(zip(REFS, HYPS_B, strict=True))]
+  streams = [REFS, [s if i % 2 == 0 else None for i, s in enumerate(HYPS_B)]]
+  assert outputs.reference_streams(refs) == streams
+  written = outputs.write_decodes(str(tmp_path / "c.jsonl"), refs, [[h] for h in HYPS_A], np.zeros((8, 1)),
+                                  header={"split": "test", "method": "greedy"})
+  read = outputs.read_decodes(str(tmp_path / "c.jsonl"))
+  assert read.references == refs == written.references
+  assert read.bleu() == pytest.approx(bleu.corpus_bleu(HYPS_A, streams).score, abs=1e-9)
+  assert read.chrf() == pytest.approx(chrf.corpus_chrf(HYPS_A, streams).score, abs=1e-9)
+  assert read.bleu() != pytest.approx(bleu.corpus_bleu(HYPS_A, [REFS]).score)  # the second references count

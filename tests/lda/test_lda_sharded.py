@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+from conftest import subprocess_env, xla_flags
+
 _SCRIPT = textwrap.dedent("""
     import json
     import jax, jax.numpy as jnp, numpy as np
@@ -47,8 +49,7 @@ _SCRIPT = textwrap.dedent("""
 
 def test_parallel_sampler_on_eight_devices():
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu",
-             PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = subprocess_env({"XLA_FLAGS": xla_flags(8)})
   out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, cwd=root, capture_output=True, text=True,
                        timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]

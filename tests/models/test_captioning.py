@@ -219,18 +219,32 @@ def test_warm_start_copies_the_classifier_trunk(tmp_path):
                  [("trunk", "trunk")])
 
 
-def test_evaluate_extra_decodes_and_scores(variables):
+def test_evaluate_extra_decodes_and_scores(variables, tmp_path):
   from research.data.scenes import PairedSource, ragged
+  from research.data.vocab import Vocab
   from research.evaluation.bleu import corpus_bleu_tokens
+  from research.evaluation.outputs import read_decodes
   image, _ = inputs()
   refs = [[np.array([4, 6, 7]), np.array([4, 8])], [np.array([5, 9])], [np.array([6, 4, 5]), np.array([10])]]
   source = PairedSource({"image_index": np.arange(B), "caption": ragged([r[0] for r in refs]), "refs": ragged(refs),
                          "labels": np.array([[0, -1], [1, 0], [1, -1]]), "cells": np.array([[4, -1], [0, 8], [2, -1]]),
                          "num_items": np.array([1, 2, 1])}, images=np.asarray(image * 255, np.float32))
-  info = {"max_value": 255, "max_caption_len": 5, "noun_ids": np.array([4, 5])}
+  vocab = Vocab.from_tokens([f"w{i}" for i in range(4, V)])
+  info = {"max_value": 255, "max_caption_len": 5, "noun_ids": np.array([4, 5]), "vocab": vocab}
   task = CaptioningTask(ConfigDict(), info)
-  config = ConfigDict(dict(decode=dict(beam_size=2, max_examples=B, batch_size=2, length_penalty=0.0)))
+  task.prepare_workdir(str(tmp_path))
+  config = ConfigDict(dict(decode=dict(beam_size=2, max_examples=B, batch_size=2, length_penalty=0.0,
+                                       num_return_sequences=2)))
   results = task.evaluate_extra(ATT, variables[ATT], "test", source, config)
+  # The decodes files: every returned caption, best first, and multi-reference statistics whose corpus BLEU and
+  # chrF are the logged ones.
+  for name, prefix in (("greedy", ""), ("beam", "beam_")):
+    saved = read_decodes(str(tmp_path / "decodes" / f"test.{name}.jsonl"))
+    assert saved.references == [[vocab.decode(r) for r in rs] for rs in refs]
+    assert saved.bleu() == pytest.approx(results[f"{prefix}bleu4"], abs=1e-9)
+    assert saved.chrf() == pytest.approx(results[f"{prefix}chrf"], abs=1e-9)
+  beam = read_decodes(str(tmp_path / "decodes" / "test.beam.jsonl"))
+  assert all(len(h) == 2 for h in beam.hypotheses) and np.all(np.diff(beam.scores, axis=1) <= 1e-6)
   out = task.decode_split(ATT, variables[ATT], source, config)
   assert len(out["greedy"]) == B and all(len(h) <= 6 for h in out["greedy"])
   refs_lists = [[list(map(int, r)) for r in rs] for rs in refs]

@@ -12,13 +12,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_main, snapshot
+from conftest import ROOT, run_main, snapshot, subprocess_env, xla_flags
 
 from research.train.checkpoint import load_state
 
 QUICK = "--config=configs/quickstart.py:runlocal"
 
-EIGHT = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+EIGHT = {"XLA_FLAGS": xla_flags(8)}
 
 
 def case(case_id: str, module: str, args: list[str], expected: str | None, env: dict[str, str] | None = None):
@@ -133,9 +133,7 @@ def sweeps(tmp_path_factory) -> str:
 
 
 def _run_module(module: str, args: list[str], env: dict[str, str] | None) -> subprocess.CompletedProcess:
-  full_env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-  full_env.pop("XLA_FLAGS", None)
-  full_env.update(env or {})
+  full_env = subprocess_env(env)
   package = "research" if module == "main" else "research.tools"
   return subprocess.run([sys.executable, "-m", f"{package}.{module}", *args], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=120)

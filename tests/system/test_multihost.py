@@ -13,7 +13,7 @@ import sys
 
 import jax
 import numpy as np
-from conftest import ROOT, read_jsonl
+from conftest import ROOT, read_jsonl, subprocess_env
 
 from research.train.checkpoint import load_state
 
@@ -23,11 +23,7 @@ ARGS = ["--config=configs/quickstart.py:runlocal", "--config.num_train_steps=20"
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-  for key in ("XLA_FLAGS", "RESEARCH_FAULT", "RESEARCH_DISTRIBUTED", "JAX_COORDINATOR_ADDRESS"):
-    env.pop(key, None)
-  env.update(extra)
-  return env
+  return subprocess_env(extra)
 
 
 def _free_port() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from conftest import read_jsonl, run_main
+from conftest import read_jsonl, run_main, xla_flags
 
 from research.train.checkpoint import load_state
 
@@ -48,7 +48,7 @@ def test_one_and_eight_devices_agree(tmp_path, data_dir):
   for n in (1, 8):
     wd = tmp_path / f"dev{n}"
     r = run_main(QUICK, f"--workdir={wd}", f"--config.data_dir={data_dir}", "--config.num_train_steps=20",
-                 "--config.log_every_steps=20", env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"})
+                 "--config.log_every_steps=20", env={"XLA_FLAGS": xla_flags(n)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{n} cpu device" in (wd / "results.md").read_text()
     rows = read_jsonl(wd / "metrics.jsonl")

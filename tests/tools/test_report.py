@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, snapshot
+from conftest import ROOT, snapshot, subprocess_env
 
 from research.errors import UserError
 from research.tools import report
@@ -91,7 +91,7 @@ def test_resumed_runs_use_their_last_rows_and_torn_lines_are_ignored(tmp_path):
 
 
 def run_report(*args: str) -> subprocess.CompletedProcess:
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  env = subprocess_env()
   return subprocess.run([sys.executable, "-m", "research.tools.report", *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=120)
 

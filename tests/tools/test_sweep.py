@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from absl import flags
-from conftest import ROOT
+from conftest import ROOT, subprocess_env
 from ml_collections import config_flags
 
 from research.errors import UserError
@@ -22,11 +22,7 @@ QUICK = "configs/quickstart.py:runlocal"
 
 
 def run_sweep(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-  full_env = dict(os.environ)
-  full_env.update({"JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT})
-  full_env.pop("XLA_FLAGS", None)
-  full_env.pop("RESEARCH_FAULT", None)
-  full_env.update(env or {})
+  full_env = subprocess_env(env)
   return subprocess.run([sys.executable, "-m", "research.tools.sweep", *args], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout)
 
