@@ -29,7 +29,7 @@ import gzip
 import json
 import os
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -176,3 +176,108 @@ def paired_chrf(a: Decodes, b: Decodes, **kw) -> stats.PairedTestResult:
   _check_same_sentences(a, b)
   return stats.paired_bootstrap(a.chrf_stats, b.chrf_stats, _CHRF_IN_FLOAT32, resample_dtype=np.float32, **kw)
 
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-example outputs of classifiers and language models.
+
+EXAMPLES_FORMAT = "research.examples/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+  """One evaluated split, one row per example in evaluation order: `columns[name]` is an array [N].
+
+  Classifiers write label, prediction, correct (0/1) and nll (nats); language models nll (summed over the
+  example's tokens) and tokens. WORKDIR/examples/<split>.jsonl holds them (research/train/loop.py).
+  """
+
+  header: dict
+  columns: dict[str, np.ndarray]
+
+  def __len__(self) -> int:
+    return len(next(iter(self.columns.values()))) if self.columns else 0
+
+  def _column(self, name: str) -> np.ndarray:
+    if name not in self.columns:
+      raise UserError(f"these per-example outputs have no {name!r} column (columns: {', '.join(self.columns)}); "
+                      "they come from a task that does not produce it")
+    return self.columns[name]
+
+  def accuracy(self) -> float:
+    return float(self._column("correct").mean())
+
+  def accuracy_ci(self, **kw) -> stats.Interval:
+    """Bootstrap CI of accuracy over examples (kw: num_samples, confidence, seed)."""
+    return stats.accuracy_ci(self._column("correct"), **kw)
+
+  def perplexity_ci(self, **kw) -> stats.Interval:
+    """Bootstrap CI of exp(Σ nll / Σ tokens), resampling examples."""
+    return stats.perplexity_ci(self._column("nll"), self._column("tokens"), **kw)
+
+  def subset(self, index: Sequence[int] | np.ndarray) -> Examples:
+    index = np.asarray(index, np.int64)
+    return Examples(self.header, {k: v[index] for k, v in self.columns.items()})
+
+
+def write_examples(path: str, columns: dict[str, Any], *, header: dict) -> Examples:
+  """Writes per-example columns (equal-length 1-D arrays) atomically as JSONL: a header, then one object per row."""
+  cols = {k: np.asarray(v).reshape(-1) for k, v in columns.items()}
+  lengths = {len(v) for v in cols.values()}
+  if len(lengths) > 1:
+    raise ValueError(f"columns of different lengths: { {k: len(v) for k, v in cols.items()} }")
+  head = {"format": EXAMPLES_FORMAT, **header}
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  names = list(cols)
+  with _open(path + ".tmp", "w") as f:
+    f.write(json.dumps(head) + "\n")
+    for i, row in enumerate(zip(*(cols[k].tolist() for k in names), strict=True)):
+      f.write(json.dumps({"id": i, **dict(zip(names, row, strict=True))}) + "\n")
+  os.replace(path + ".tmp", path)
+  return Examples(head, cols)
+
+
+def read_examples(path: str) -> Examples:
+  """Reads a file `write_examples` wrote; a missing, torn or foreign file is one UserError naming it."""
+  try:
+    with _open(path, "r") as f:
+      raw = [line for line in f.read().splitlines() if line.strip()]
+  except FileNotFoundError:
+    raise UserError(f"no per-example outputs at {path}: evaluate the run (classification and language-model "
+                    "tasks write examples/<split>.jsonl at every evaluation)") from None
+  try:
+    lines = [json.loads(line) for line in raw]
+  except json.JSONDecodeError:
+    raise UserError(f"{path} has a line that is not JSON (torn write?); re-run the evaluation "
+                    "(python -m research.main ... --config.mode=evaluate)") from None
+  if not lines or lines[0].get("format") != EXAMPLES_FORMAT:
+    raise UserError(f"{path} is not a {EXAMPLES_FORMAT} file")
+  rows = lines[1:]
+  names = [k for k in (rows[0] if rows else {}) if k != "id"]
+  return Examples(lines[0], {k: np.asarray([r[k] for r in rows]) for k in names})
+
+
+def _check_same_examples(a: Examples, b: Examples) -> None:
+  same = len(a) == len(b) and ("label" not in a.columns or "label" not in b.columns
+                                or np.array_equal(a.columns["label"], b.columns["label"]))
+  if not same:
+    raise UserError(f"the two per-example outputs are not of the same test examples ({len(a)} vs {len(b)} rows, "
+                    "or other labels in another order); a paired test needs the same set")
+
+
+def paired_accuracy(a: Examples, b: Examples, *, test: str = "bootstrap", **kw) -> stats.PairedTestResult:
+  """Paired test on accuracy of system b against baseline a on the same examples: 'bootstrap' (Koehn 2004, as
+  sacrebleu's --paired-bs; kw num_samples, seed) or 'randomization' (approximate randomization; kw num_trials)."""
+  _check_same_examples(a, b)
+  ca = a._column("correct").astype(np.float64)[:, None]
+  cb = b._column("correct").astype(np.float64)[:, None]
+  n = len(a)
+
+  def accuracy_of(s: np.ndarray) -> float:
+    return float(s[0]) / n
+
+  if test == "bootstrap":
+    return stats.paired_bootstrap(ca, cb, accuracy_of, **kw)
+  if test == "randomization":
+    return stats.approximate_randomization(ca, cb, accuracy_of, **kw)
+  raise UserError(f"paired test {test!r}: use 'bootstrap' or 'randomization'")

@@ -11,7 +11,10 @@ Optional hooks the Trainer calls when a task defines them:
   `check_workdir(path)`: read-only check before anything is written (e.g. saved vocabulary matches);
   `prepare_workdir(path)`: write task files into the workdir (process 0, after the lock is taken);
   `evaluate_extra(model, variables, split_name, source, config) -> dict[str, float]`: metrics that need
-    more than one forward pass (e.g. decode with beam search and score BLEU), merged into evaluation.
+    more than one forward pass (e.g. decode with beam search and score BLEU), merged into evaluation;
+  `example_outputs(model, variables, batch) -> dict[str, Array[B]]`: per-example evaluation-mode outputs
+    (e.g. label, prediction, correct, nll), computed in the evaluation step and written, real rows only, to
+    WORKDIR/examples/<split>.jsonl (research/evaluation/outputs.py) for bootstrap CIs and paired tests.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from ml_collections import ConfigDict
 from research import registry
 from research.evaluation.metrics import mean_metric
 from research.tasks.base import Batch, apply_model
+from research.tasks.losses import classification_outputs
 
 
 @registry.tasks.register("classification")
@@ -21,7 +22,8 @@ class ClassificationTask:
   """batch: image uint8[B, ...] (or features float[B, ...]), label int[B], mask float32[B].
 
   Images are scaled to [0, 1] on device (uint8 is 4× cheaper to transfer than float32).
-  Metrics: loss (cross-entropy) and accuracy, averaged over mask == 1.
+  Metrics: loss (cross-entropy) and accuracy, averaged over mask == 1. Per-example outputs (label,
+  prediction, correct, nll) go to WORKDIR/examples/<split>.jsonl at every evaluation.
   """
 
   def __init__(self, config: ConfigDict, info: dict[str, Any]):
@@ -47,3 +49,8 @@ class ClassificationTask:
         "accuracy": mean_metric((logits.argmax(-1) == labels).astype(jnp.float32), mask),
     }
     return loss, metrics, new_state
+
+  def example_outputs(self, model: nn.Module, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
+    """Evaluation-mode per-example outputs, each [B] (research.tasks.losses.classification_outputs)."""
+    logits, _ = apply_model(model, variables, self.inputs(batch), train=False, rngs=None, mutable=())
+    return classification_outputs(logits, batch["label"])

@@ -40,6 +40,7 @@ from research.errors import UserError
 from research.evaluation.metrics import mean_metric, metric
 from research.models.bert import make_pairs, mask_tokens
 from research.tasks.base import apply_model
+from research.tasks.losses import classification_outputs
 
 Batch = dict[str, jax.Array]
 
@@ -75,6 +76,11 @@ class TextClassificationTask(_VocabHooks):
     return loss, {"loss": mean_metric(ce, mask),
                   "accuracy": mean_metric((logits.argmax(-1) == labels).astype(jnp.float32), mask)}, new_state
 
+  def example_outputs(self, model: nn.Module, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
+    """Evaluation-mode label, prediction, correct and nll per example, each [B]."""
+    logits, _ = apply_model(model, variables, *self.init_args(batch), train=False, rngs=None, mutable=())
+    return classification_outputs(logits, batch["label"])
+
 
 def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
   """float32[..., V], int[...] → −log p(target): float32[...]."""
@@ -109,6 +115,18 @@ class LanguageModelTask(_VocabHooks):
     if self.hide_target and not train:
       metrics.update(self.hidden_target_metrics(model, variables, tokens, heads, row))
     return loss, metrics, new_state
+
+  def example_outputs(self, model: nn.Module, variables: dict[str, Any], batch: Batch) -> dict[str, jax.Array]:
+    """Per sentence and head: `<head>_nll` float32[B] (nats summed over its scored tokens) and
+    `<head>_tokens` float32[B] (how many), for perplexity intervals and paired tests."""
+    tokens = batch["tokens"].astype(jnp.int32)
+    heads, _ = apply_model(model, variables, tokens, train=False, rngs=None, mutable=())
+    out = {}
+    for name, head in heads.items():
+      w = head["weights"].astype(jnp.float32)
+      out[f"{name}_nll"] = jnp.where(w != 0, token_nll(head["logits"], tokens) * w, 0.0).sum(-1)
+      out[f"{name}_tokens"] = w.sum(-1)
+    return out
 
   def hidden_target_metrics(self, model, variables, tokens, heads, row) -> dict[str, jax.Array]:
     """Position t scored by a pass whose input has <unk> at t (one pass per position, lax.map over t)."""

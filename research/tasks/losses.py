@@ -41,3 +41,14 @@ def accuracy(logits: Array, targets: Array, mask: Array) -> tuple[Array, Array]:
   """(number of masked positions where argmax(logits) == target, number of masked positions)."""
   w = mask.astype(jnp.float32)
   return ((logits.argmax(-1) == targets).astype(jnp.float32) * w).sum(), w.sum()
+
+
+def classification_outputs(logits: Array, labels: Array) -> dict[str, Array]:
+  """Per-example outputs of a classifier, float32[B, C] logits and int[B] labels → label, prediction,
+  correct (int32 0/1) and nll (float32 nats), each [B]: what reports resample for CIs and paired tests."""
+  labels = labels.astype(jnp.int32)
+  prediction = logits.argmax(-1).astype(jnp.int32)
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0]
+  return {"label": labels, "prediction": prediction, "correct": (prediction == labels).astype(jnp.int32),
+          "nll": nll}

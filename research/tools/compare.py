@@ -3,7 +3,9 @@ r"""Compare systems decoded on the same test set, with confidence intervals and 
     python -m research.tools.compare BASELINE.jsonl OTHER.jsonl [...] [--names=lstm,luong] \
         [--buckets=10,20,30] [--out=table.md]
 
-Each argument is a decodes file a run wrote (WORKDIR/decodes/<split>.<method>.jsonl, research/evaluation/outputs.py).
+Each argument is a decodes file a run wrote (WORKDIR/decodes/<split>.<method>.jsonl, research/evaluation/outputs.py),
+or, for classifiers, a per-example outputs file (WORKDIR/examples/<split>.jsonl): then the table is accuracy with its
+95% bootstrap interval and the paired bootstrap p-value against the first run.
 Prints (or writes to --out) a markdown table: per system corpus BLEU and chrF with their 95% bootstrap intervals
 (1000 resamples of the sentences, seed 0), and for every system after the first the paired bootstrap p-value of its
 BLEU and chrF against the first (sacrebleu's --paired-bs: 1000 resamples, seed 12345). With --buckets the same
@@ -121,6 +123,27 @@ def comparison_table(systems: Sequence[outputs.Decodes], names: Sequence[str], *
   return render(compare(systems, names, buckets=buckets, num_samples=num_samples))
 
 
+def accuracy_table(systems: Sequence[outputs.Examples], names: Sequence[str], *, num_samples: int = 1000) -> str:
+  """Markdown: per classifier its accuracy with a 95% bootstrap CI and the paired bootstrap p-value against the
+  first, from per-example outputs (WORKDIR/examples/<split>.jsonl)."""
+  if len(systems) < 1 or len(systems) != len(names):
+    raise UserError(f"{len(systems)} per-example files but {len(names)} names")
+  rows = []
+  for i, (name, e) in enumerate(zip(names, systems, strict=True)):
+    p = "—" if i == 0 else stats.format_p(outputs.paired_accuracy(systems[0], e, num_samples=num_samples).p_value)
+    ci = e.accuracy_ci(num_samples=num_samples)
+    rows.append(f"| {name} | {len(e)} | {ci.estimate:.4f} [{ci.low:.4f}, {ci.high:.4f}] | {p} |\n")
+  return (f"| system | examples | accuracy [95% CI] | p vs {names[0]} |\n|---|---:|---|---:|\n" + "".join(rows))
+
+
+def _is_examples_file(path: str) -> bool:
+  try:
+    with outputs._open(path, "r") as f:
+      return outputs.EXAMPLES_FORMAT in f.readline()
+  except (OSError, UnicodeDecodeError):
+    return False  # read_decodes reports it
+
+
 def _default_name(path: str) -> str:
   """WORKDIR/decodes/test.beam.jsonl → 'WORKDIR-name beam'."""
   run = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
@@ -142,8 +165,13 @@ def main(argv: Sequence[str]) -> int:
       buckets = [int(b) for b in FLAGS.buckets or ()]
     except ValueError:
       raise UserError(f"--buckets={','.join(FLAGS.buckets)} must be integers (source tokens)") from None
-    table = comparison_table([outputs.read_decodes(p) for p in paths], names, buckets=buckets,
-                             num_samples=FLAGS.num_samples)
+    if all(_is_examples_file(p) for p in paths):  # classifiers: accuracy
+      if buckets:
+        raise UserError("--buckets needs decodes files (source lengths); these are per-example classifier outputs")
+      table = accuracy_table([outputs.read_examples(p) for p in paths], names, num_samples=FLAGS.num_samples)
+    else:
+      table = comparison_table([outputs.read_decodes(p) for p in paths], names, buckets=buckets,
+                               num_samples=FLAGS.num_samples)
   except UserError as e:
     return cli.print_error(cli.one_line(e))
   if FLAGS.out:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from research.data.base import ArraySource, Dataset, Source
 from research.data.pipeline import BatchStream, iterate
 from research.errors import NonFiniteError, UserError
 from research.evaluation import metrics as metrics_lib
+from research.evaluation.outputs import write_examples
 from research.train import faults, pretraining_stage, sharding
 from research.train.checkpoint import Checkpointer, abstract
 from research.train.diagnostics import make_diagnostics_fn, plot_gradient_norms
@@ -323,6 +325,23 @@ def make_steps(model: nn.Module, task: Any, tx: optax.GradientTransformation, co
   return train_step, eval_step, step_metrics_shape
 
 
+def make_examples_step(model: nn.Module, task: Any) -> Callable | None:
+  """eval_step that also returns the task's per-example outputs ({name: [B]} plus the batch's mask), or None
+  when the task has no `example_outputs`. One jitted program: XLA shares the forward pass of both."""
+  if not hasattr(task, "example_outputs"):
+    return None
+
+  def examples_step(state: TrainState, batch: dict[str, jax.Array], acc: dict[str, jax.Array]):
+    params = state.ema_params if state.ema_params is not None else state.params
+    variables = {"params": params, **state.model_state}
+    _, metrics, _ = task.loss_and_metrics(model, variables, batch, train=False, rngs=None, mutable=())
+    outputs = dict(task.example_outputs(model, variables, batch))
+    outputs["mask"] = batch["mask"]
+    return metrics_lib.merge(acc, metrics), outputs
+
+  return examples_step
+
+
 # ----------------------------------------------------------------------------------------------
 # The loop.
 
@@ -393,6 +412,9 @@ class Trainer:
                               donate_argnums=(0, 2))
     self.eval_step = jax.jit(eval_step, in_shardings=(repl, batch_sharding, repl), out_shardings=repl,
                              donate_argnums=(2,))
+    examples_step = make_examples_step(self.model, self.task)
+    self.examples_step = None if examples_step is None else jax.jit(
+        examples_step, in_shardings=(repl, batch_sharding, repl), out_shardings=(repl, repl), donate_argnums=(2,))
     self.steps_per_call = int(self.config.get("steps_per_call", 1))
     self.train_steps = None
     if self.steps_per_call > 1:
@@ -459,22 +481,36 @@ class Trainer:
     for name, source in self.eval_sources.items():
       stream = BatchStream(source, self.config.eval_batch_size, train=False, shuffle=False,
                            collate=self.dataset.collate)
-      acc = None
+      acc, examples = None, []
       for batch in iterate(stream):
         batch = sharding.to_global(batch, self.mesh)
         if acc is None:
           shapes = jax.eval_shape(self.eval_step, state, batch, {})
           acc = jax.device_put({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()},
                                sharding.replicated(self.mesh))
-        acc = self.eval_step(state, batch, acc)
+        if self.examples_step is not None:
+          acc, outputs = self.examples_step(state, batch, acc)
+          examples.append(outputs)
+        else:
+          acc = self.eval_step(state, batch, acc)
         faults.maybe_kill("eval", step)
       results[name] = metrics_lib.compute(acc)
+      if examples and self.workdir.is_writer:
+        self._write_examples(name, examples, int(state.step))
       if hasattr(self.task, "evaluate_extra"):
         # Metrics that need more than a forward pass (decoding + BLEU, …), computed by the task.
         params = state.ema_params if state.ema_params is not None else state.params
         results[name].update(self.task.evaluate_extra(
             self.model, {"params": params, **state.model_state}, name, source, self.config))
     return results
+
+  def _write_examples(self, split: str, outputs: list[dict[str, jax.Array]], step: int) -> None:
+    """WORKDIR/examples/<split>.jsonl: the real rows (mask > 0) of the per-example outputs, in evaluation order."""
+    columns = {k: np.concatenate([np.asarray(o[k]) for o in outputs]) for k in outputs[0]}
+    real = columns.pop("mask") > 0
+    write_examples(os.path.join(self.workdir.path, "examples", f"{split}.jsonl"),
+                   {k: v[real] for k, v in columns.items()},
+                   header={"split": split, "step": int(step), "task": str(self.config.task)})
 
   # -- the run ------------------------------------------------------------------------------------
   def run(self) -> dict[str, dict[str, float]]:

@@ -90,3 +90,36 @@ def test_several_references_per_example_score_as_reference_streams(tmp_path):
   assert read.bleu() == pytest.approx(bleu.corpus_bleu(HYPS_A, streams).score, abs=1e-9)
   assert read.chrf() == pytest.approx(chrf.corpus_chrf(HYPS_A, streams).score, abs=1e-9)
   assert read.bleu() != pytest.approx(bleu.corpus_bleu(HYPS_A, [REFS]).score)  # the second references count
+
+
+def test_per_example_outputs_round_trip_intervals_and_paired_tests(tmp_path):
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, 300)
+  pred_a = np.where(rng.random(300) < 0.6, labels, (labels + 1) % 3)
+  pred_b = np.where(rng.random(300) < 0.75, labels, (labels + 1) % 3)
+  cols = lambda p: {"label": labels, "prediction": p, "correct": (p == labels).astype(np.int32),  # noqa: E731
+                    "nll": rng.random(300).astype(np.float32)}
+  outputs.write_examples(str(tmp_path / "a.jsonl"), cols(pred_a), header={"split": "test"})
+  outputs.write_examples(str(tmp_path / "b.jsonl.gz"), cols(pred_b), header={"split": "test"})
+  a, b = outputs.read_examples(str(tmp_path / "a.jsonl")), outputs.read_examples(str(tmp_path / "b.jsonl.gz"))
+  assert len(a) == 300 and a.header["format"] == outputs.EXAMPLES_FORMAT
+  np.testing.assert_array_equal(a.columns["prediction"], pred_a)
+  assert a.accuracy() == pytest.approx(np.mean(pred_a == labels))
+  assert a.accuracy_ci(num_samples=200) == stats.accuracy_ci(pred_a == labels, num_samples=200)
+  test = outputs.paired_accuracy(a, b, num_samples=500)
+  assert test == stats.paired_bootstrap((pred_a == labels)[:, None].astype(float),
+                                        (pred_b == labels)[:, None].astype(float), lambda s: s[0] / 300,
+                                        num_samples=500)
+  assert test.p_value < 0.01 and test.system.score > test.baseline.score  # 0.75 vs 0.60 on 300 examples
+  assert outputs.paired_accuracy(a, b, test="randomization", num_trials=500).p_value < 0.01
+  same = outputs.paired_accuracy(a, a.subset(range(300)), num_samples=100)
+  assert same.system.score == same.baseline.score
+  with pytest.raises(UserError, match="same test examples"):
+    outputs.paired_accuracy(a, b.subset(range(299)))
+  with pytest.raises(UserError, match="no 'tokens' column"):
+    a.perplexity_ci()
+  (tmp_path / "torn.jsonl").write_text((tmp_path / "a.jsonl").read_text()[:-30])
+  with pytest.raises(UserError, match="torn"):
+    outputs.read_examples(str(tmp_path / "torn.jsonl"))
+  with pytest.raises(UserError, match="no per-example outputs"):
+    outputs.read_examples(str(tmp_path / "missing.jsonl"))

@@ -42,6 +42,13 @@ def test_quickstart_runlocal_writes_the_workdir_layout(trained):
   assert os.path.exists(wd / "plots" / "loss.png")
   assert "| test |" in (wd / "results.md").read_text()
   assert json.loads((wd / "config.json").read_text())["model_name"] == "mlp"
+  # Per-example outputs of the final evaluation: one row per test image, agreeing with the logged metrics.
+  from research.evaluation.outputs import read_examples
+  ex = read_examples(str(wd / "examples" / "test.jsonl"))
+  assert ex.header["step"] == test[-1]["step"] and set(ex.columns) == {"label", "prediction", "correct", "nll"}
+  assert ex.accuracy() == pytest.approx(test[-1]["accuracy"], abs=1e-6)
+  assert ex.columns["nll"].mean() == pytest.approx(test[-1]["loss"], rel=1e-5)
+  np.testing.assert_array_equal(ex.columns["correct"], ex.columns["prediction"] == ex.columns["label"])
   assert "[train] step" in r.stdout and "steps/s" in r.stdout
 
 

@@ -48,12 +48,21 @@ def test_elmo_pretrain_then_frozen_features(tmp_path):
   results = Trainer(lm, str(tmp_path / "lm")).run()
   assert {"forward_loss", "backward_hidden_loss"} <= set(results["validation"])
   assert os.path.exists(tmp_path / "lm" / "vocab.json")
+  # Per-sentence outputs: their pooled NLL per token is each head's logged loss (a perplexity CI resamples them).
+  from research.evaluation.outputs import read_examples
+  ex = read_examples(str(tmp_path / "lm" / "examples" / "validation.jsonl"))
+  for head in ("forward", "backward"):
+    nll, tokens = ex.columns[f"{head}_nll"], ex.columns[f"{head}_tokens"]
+    assert nll.sum() / tokens.sum() == pytest.approx(results["validation"][f"{head}_loss"], rel=1e-5)
   clf = _config(tmp_path, file="lstm_sentiment.py", arg=f"model=elmo,init_from={tmp_path / 'lm'},runlocal,layers=1")
   clf.dataset.path = csv
   clf.num_train_steps = clf.checkpoint_every_steps = 60
   clf.log_every_steps = 10
   results = init_from.InitFromTrainer(clf, str(tmp_path / "clf")).run()
   assert 0.0 <= results["test"]["accuracy"] <= 1.0
+  ex = read_examples(str(tmp_path / "clf" / "examples" / "test.jsonl"))
+  assert ex.accuracy() == pytest.approx(results["test"]["accuracy"], abs=1e-6)
+  assert ex.columns["nll"].mean() == pytest.approx(results["test"]["loss"], rel=1e-5)
   # Regression: the classifier on frozen features used to stay at log 2 ≈ 0.693 (majority class); the pooled
   # states' shared offset swamped their between-sentence variation until they were standardized (model.normalize).
   losses = _train_losses(tmp_path / "clf")

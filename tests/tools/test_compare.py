@@ -65,3 +65,23 @@ def test_different_test_sets_are_refused(tmp_path, capsys):
                         header={})
   assert compare.main(["compare", a, str(tmp_path / "b.jsonl")]) == 2
   assert "not of the same test sentences" in capsys.readouterr().err
+
+
+def test_classifier_outputs_give_an_accuracy_table(tmp_path, capsys):
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 200)
+  paths = []
+  for name, rate in (("a", 0.6), ("b", 0.8)):
+    pred = np.where(rng.random(200) < rate, labels, 1 - labels)
+    paths.append(str(tmp_path / name / "examples" / "test.jsonl"))
+    outputs.write_examples(paths[-1], {"label": labels, "prediction": pred, "correct": pred == labels},
+                           header={"split": "test"})
+  assert compare.main(["compare", *paths, "--num_samples=200"]) == 0
+  table = capsys.readouterr().out
+  a, b = (outputs.read_examples(p) for p in paths)
+  ci = b.accuracy_ci(num_samples=200)
+  p = stats.format_p(outputs.paired_accuracy(a, b, num_samples=200).p_value)
+  assert f"| b test | 200 | {ci.estimate:.4f} [{ci.low:.4f}, {ci.high:.4f}] | {p} |" in table
+  assert "| a test | 200 |" in table and "| — |" in table
+  assert compare.main(["compare", *paths, "--buckets=10"]) != 0
+  assert "--buckets needs decodes files" in capsys.readouterr().err
