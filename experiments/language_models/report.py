@@ -15,6 +15,8 @@ import re
 
 import numpy as np
 
+from research.evaluation import outputs, stats
+from research.tools import compare
 from research.tools import report as report_lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,6 +78,43 @@ def sentiment(runs: dict) -> str:
   rows = seed_rows(runs, spec)
   rows.append(["always the training split's majority class", "—", *majority_baseline(), "—"])
   return table(["model", "seeds", "validation accuracy", "test accuracy", "config (seed=N added per seed)"], rows)
+
+
+POOLINGS = (("last state", "rt_lstm_last"), ("mean pooling", "rt_lstm_mean"), ("max pooling", "rt_lstm_max"))
+
+
+def pooling_significance(runs: dict) -> str:
+  """The LSTM pooling rows again with intervals and paired tests, from each run's saved per-example test outputs
+  (results/examples/<run>.test.jsonl.gz, run_all.save_examples), or a note naming the runs that have none."""
+  groups, names, missing = [], [], []
+  for label, prefix in POOLINGS:
+    rs = seeds_of(runs, prefix)
+    lacking = [r["name"] for r in rs if "examples" not in r]
+    missing += lacking
+    if rs and not lacking:
+      groups.append([outputs.read_examples(os.path.join(RESULTS, r["examples"])) for r in rs])
+      names.append(label)
+  if missing or len(groups) < 2:
+    return (f"(No per-example test outputs saved for {', '.join(missing) or 'these runs'}: re-run them with "
+            "`python -m experiments.language_models.run_all --only=lstm` after deleting their results/*.json.)")
+  result = compare.seeds_accuracy(groups, names)
+  table_md = table(["LSTM from scratch", "seeds", "test accuracy, mean ± t half-width over seeds",
+                    "seed-averaged test accuracy [95% bootstrap CI]", f"paired bootstrap p vs {names[0]}"],
+                   [r.row() for r in result])
+  base = result[0]
+  findings = "; ".join(f"{r.name} {r.interval.estimate - base.interval.estimate:+.4f} "
+                       f"({stats.format_p(r.test.p_value)})" for r in result[1:])
+  ahead = [r.name for r in result[1:] if r.test.p_value < 0.05 and r.interval.estimate > base.interval.estimate]
+  behind = [r.name for r in result[1:] if r.test.p_value < 0.05 and r.interval.estimate < base.interval.estimate]
+  verdict = (f"Against the last state: {findings}. What this supports: "
+             + (f"{' and '.join(ahead)} beat{'s' if len(ahead) == 1 else ''} the last state" if ahead else
+                "no pooling beats the last state")
+             + (f", {' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} worse" if behind else "")
+             + " at p < 0.05 on these test examples, at this budget (300 steps).")
+  return (f"Whether the pooling differences are more than noise ({len(groups[0][0]):,} test snippets): the bootstrap "
+          "resamples test examples (1,000 resamples), each example scored by the fraction of a model's seeds that "
+          "classify it correctly, and the paired test uses the same resamples for both models (Koehn 2004, as "
+          "sacrebleu's `--paired-bs`; research.tools.compare.seeds_accuracy).\n\n" + table_md + "\n" + verdict)
 
 
 def majority_baseline() -> list[str]:
@@ -381,6 +420,8 @@ validation/test movie included), so pretraining never saw an evaluation example.
 ## Sentiment accuracy (fresh vs rotten)
 
 {sentiment(runs)}
+
+{pooling_significance(runs)}
 
 Mean test accuracy over the seeds run, best first: {ranking(runs)}. With these budgets the pretrained
 representations are weak (the biLM's perplexity and BERT's MLM accuracy are in the tables below), so frozen

@@ -24,6 +24,7 @@ import numpy as np
 from research import registry
 from research.data import text
 from research.errors import UserError
+from research.evaluation import outputs
 from research.models import bert, elmo, lstm_lm  # noqa: F401
 from research.train.metric_writers import read_metrics
 
@@ -58,12 +59,27 @@ def run(name: str, file: str, arg: str, a) -> dict | None:
     return None
   rows = read_metrics(workdir)
   train = [r for r in rows if r["split"] == "train"]
+  examples = save_examples(workdir, name, a.results)
   record = {"name": name, "config": f"configs/{file}:{arg}", "final": final, "last_train": train[-1] if train else {},
+            **({"examples": examples} if examples else {}),
             "history": rows, "wall_s": round(time.time() - t0 + prior_s, 1), "device": jax.devices()[0].platform,
             "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
   with open(out, "w") as f:
     json.dump(record, f, indent=1)
   return record
+
+
+def save_examples(workdir: str, name: str, results: str) -> str | None:
+  """Keeps the run's per-example test outputs (WORKDIR/examples/test.jsonl, written by the classification tasks) as
+  RESULTS/examples/<name>.test.jsonl.gz, so report.py can put bootstrap CIs and paired tests on the tables without
+  the workdir. Returns that path relative to RESULTS, or None when the task wrote none."""
+  src = os.path.join(workdir, "examples", "test.jsonl")
+  if not os.path.exists(src):
+    return None
+  rel = os.path.join("examples", f"{name}.test.jsonl.gz")
+  ex = outputs.read_examples(src)
+  outputs.write_examples(os.path.join(results, rel), ex.columns, header={**ex.header, "run": name})
+  return rel
 
 
 def _pretraining_pairs():

@@ -136,6 +136,61 @@ def accuracy_table(systems: Sequence[outputs.Examples], names: Sequence[str], *,
   return (f"| system | examples | accuracy [95% CI] | p vs {names[0]} |\n|---|---:|---|---:|\n" + "".join(rows))
 
 
+@dataclasses.dataclass(frozen=True)
+class SeedsAccuracy:
+  """One classifier over its seeds: per-seed accuracies, their t-interval (None for one seed), the bootstrap
+  interval of the seed-averaged accuracy over test examples, and the paired test against the first system."""
+
+  name: str
+  per_seed: list[float]
+  seeds: stats.SeedSummary | None
+  interval: stats.Interval
+  test: stats.PairedTestResult | None
+
+  def row(self) -> list[str]:
+    """[name, seeds, mean ± t half-width ('—' for one seed), accuracy [CI], p ('—' for the baseline)]."""
+    ci = self.interval
+    return [self.name, str(len(self.per_seed)), self.seeds.fmt(4) if self.seeds else "—",
+            f"{ci.estimate:.4f} [{ci.low:.4f}, {ci.high:.4f}]",
+            stats.format_p(self.test.p_value) if self.test else "—"]
+
+
+def seeds_accuracy(groups: Sequence[Sequence[outputs.Examples]], names: Sequence[str], *,
+                   num_samples: int = 1000) -> list[SeedsAccuracy]:
+  """Classifiers with one or more seeds each, all on the same test set, each against the first.
+
+  The bootstrap treats each system as the average of its seeds: example i scores the fraction of the system's
+  seeds that classify it correctly, and test examples are resampled (paired: the same resamples for both
+  systems), so the interval and the p-value account for which examples are hard, the seed column for seeds.
+  """
+  if not groups or len(groups) != len(names) or any(len(g) == 0 for g in groups):
+    raise UserError(f"{len(groups)} systems (each needs >= 1 run) but {len(names)} names")
+  first = groups[0][0]
+  for g in groups:
+    for e in g:
+      outputs._check_same_examples(first, e)
+  n = len(first)
+
+  def accuracy_of(s: np.ndarray) -> float:
+    return float(s[0]) / n
+
+  pooled = [np.mean([e._column("correct").astype(np.float64) for e in g], axis=0)[:, None] for g in groups]
+  out = []
+  for i, (name, g) in enumerate(zip(names, groups, strict=True)):
+    per_seed = [e.accuracy() for e in g]
+    out.append(SeedsAccuracy(
+        name, per_seed, stats.seed_summary(per_seed) if len(g) > 1 else None,
+        stats.bootstrap_ci(pooled[i], accuracy_of, num_samples=num_samples),
+        None if i == 0 else stats.paired_bootstrap(pooled[0], pooled[i], accuracy_of, num_samples=num_samples)))
+  return out
+
+
+def seeds_accuracy_rows(groups: Sequence[Sequence[outputs.Examples]], names: Sequence[str], *,
+                        num_samples: int = 1000) -> list[list[str]]:
+  """`seeds_accuracy` as table rows (`SeedsAccuracy.row`)."""
+  return [r.row() for r in seeds_accuracy(groups, names, num_samples=num_samples)]
+
+
 def _is_examples_file(path: str) -> bool:
   try:
     with outputs._open(path, "r") as f:

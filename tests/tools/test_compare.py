@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from research.errors import UserError
 from research.evaluation import outputs, stats
 from research.tools import compare
 
@@ -85,3 +86,28 @@ def test_classifier_outputs_give_an_accuracy_table(tmp_path, capsys):
   assert "| a test | 200 |" in table and "| — |" in table
   assert compare.main(["compare", *paths, "--buckets=10"]) != 0
   assert "--buckets needs decodes files" in capsys.readouterr().err
+
+
+def test_seed_averaged_accuracy_rows(tmp_path):
+  rng = np.random.default_rng(1)
+  labels = rng.integers(0, 2, 150)
+
+  def run(rate):
+    pred = np.where(rng.random(150) < rate, labels, 1 - labels)
+    return outputs.Examples({}, {"label": labels, "prediction": pred, "correct": (pred == labels).astype(int)})
+
+  base, other = [run(0.6) for _ in range(3)], [run(0.8) for _ in range(3)]
+  rows = compare.seeds_accuracy_rows([base, other], ["base", "other"], num_samples=300)
+  assert [r[:2] for r in rows] == [["base", "3"], ["other", "3"]] and rows[0][4] == "—"
+  assert rows[1][2] == stats.seed_summary([e.accuracy() for e in other]).fmt(4)
+  avg = [np.mean([e.columns["correct"] for e in g], axis=0)[:, None].astype(float) for g in (base, other)]
+  expected = stats.paired_bootstrap(avg[0], avg[1], lambda s: s[0] / 150, num_samples=300)
+  assert rows[1][4] == stats.format_p(expected.p_value) and expected.p_value < 0.01
+  assert rows[1][3].startswith(f"{np.mean([e.accuracy() for e in other]):.4f} [")
+  # One seed each: the interval is the plain accuracy bootstrap (`accuracy_table`'s).
+  single = compare.seeds_accuracy_rows([base[:1]], ["base"], num_samples=300)[0]
+  ci = base[0].accuracy_ci(num_samples=300)
+  assert single[2] == "—" and single[3] == f"{ci.estimate:.4f} [{ci.low:.4f}, {ci.high:.4f}]"
+  other[0].columns["label"] = 1 - labels
+  with pytest.raises(UserError, match="same test examples"):
+    compare.seeds_accuracy_rows([base, other], ["base", "other"])
