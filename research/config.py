@@ -76,6 +76,8 @@ def base_config() -> ConfigDict:
   c.dataset.train_split = "train"
   c.dataset.eval_splits = ("test",)  # evaluated every eval_every_steps and at the end
   c.dataset.train_fraction = 1.0     # deterministic subset of the training split ("more data" studies)
+  c.dataset.train_examples = 0       # > 0: train on exactly this many examples of that subset (labelled-size
+                                     #   curves: each size's examples contain the smaller sizes' examples)
   c.dataset.validation_fraction = 0.0  # carve a "validation" split out of train (early stopping)
   c.dataset.subset_seed = 0          # the fixed permutation both fractions are taken from
   c.dataset.download = False         # allow TFDS downloads when no local copy exists
@@ -124,6 +126,9 @@ def base_config() -> ConfigDict:
   c.pretrain.cd_k = 1                # RBM: Gibbs steps of contrastive divergence
   c.pretrain.persistent = False      # RBM: persistent CD
   c.pretrain.noise_level = 0.25      # denoising autoencoder: masking fraction
+  c.pretrain.data = "train_subset"   # inputs the layers are pretrained on: train_subset (the examples trained on,
+                                     #   after train_fraction/train_examples) | train_split (every train-split
+                                     #   example but the validation ones, labels unused: semi-supervised)
 
   c.early_stopping = ConfigDict()
   c.early_stopping.patience = 0      # stop after this many evaluations without improvement (0 = off)

@@ -85,7 +85,7 @@ POOLINGS = (("last state", "rt_lstm_last"), ("mean pooling", "rt_lstm_mean"), ("
 
 def pooling_significance(runs: dict) -> str:
   """The LSTM pooling rows again with intervals and paired tests, from each run's saved per-example test outputs
-  (results/examples/<run>.test.jsonl.gz, run_all.save_examples), or a note naming the runs that have none."""
+  (results/examples/<run>.test.jsonl.gz, experiments.common.save_examples), or a note naming the runs that have none."""
   groups, names, missing = [], [], []
   for label, prefix in POOLINGS:
     rs = seeds_of(runs, prefix)
@@ -131,7 +131,7 @@ def ranking(runs: dict) -> str:
   groups: dict[str, list[float]] = {}
   for n, r in runs.items():
     m = re.fullmatch(r"rt_(.+)_s\d+", n)
-    if m and "final" in r:
+    if m and "final" in r and not re.search(r"_n\d+$", m.group(1)):  # the labelled-size runs have their own table
       groups.setdefault(m.group(1), []).append(r["final"]["test"]["accuracy"])
   major = float(majority_baseline()[1])
   means = sorted(((float(np.mean(v)), k) for k, v in groups.items()), reverse=True)
@@ -365,6 +365,85 @@ def pretrain_vs_scratch(runs: dict) -> str:
                                  "sentiment within this fine-tuning budget." if a <= b else "."))
 
 
+def rt_train_size() -> int:
+  """Labelled Rotten Tomatoes training snippets (the movie-hash split the runs use)."""
+  from research.data.text import read_rotten_tomatoes, split_of
+  return sum(split_of(r["movie"], 10, 10) == "train" for r in read_rotten_tomatoes())
+
+
+def label_curve(runs: dict) -> str:
+  """Pretrained vs from-scratch BERT ([CLS]) over labelled-set size: seed-averaged test accuracy with bootstrap CIs
+  and the paired p-value per size (run_all's `labels` stage; "all" are the sentiment table's [CLS] rows), a plot,
+  and one sentence of what the evidence supports."""
+  sizes = sorted({int(m.group(1)) for n in runs if (m := re.fullmatch(r"rt_bert_pre_cls_n(\d+)_s\d+", n))})
+  if not sizes:
+    return ""
+  points = [(n, f"{n:,}", f"rt_bert_pre_cls_n{n}", f"rt_bert_scratch_cls_n{n}") for n in sizes]
+  total = rt_train_size()
+  points.append((total, f"all {total:,}", "rt_bert_pre_cls", "rt_bert_scratch_cls"))
+  rows, curve, missing = [], [], []
+  for n, label, pre_prefix, scratch_prefix in points:
+    pre, scratch = seeds_of(runs, pre_prefix), seeds_of(runs, scratch_prefix)
+    if not pre or not scratch or any("examples" not in r for r in pre + scratch):
+      missing.append(label)
+      continue
+    read = lambda rs: [outputs.read_examples(os.path.join(RESULTS, r["examples"])) for r in rs]  # noqa: E731
+    base, tuned = compare.seeds_accuracy([read(scratch), read(pre)], ["from scratch", "pretrained"])
+    diff = tuned.interval.estimate - base.interval.estimate
+    rows.append([label, f"{len(scratch)} / {len(pre)}", base.row()[3], tuned.row()[3], f"{diff:+.4f}",
+                 stats.format_p(tuned.test.p_value)])
+    curve.append((n, label, base, tuned))
+  note = f" (No saved per-example outputs for the {', '.join(missing)} runs: left out.)" if missing else ""
+  if not curve:
+    return note
+  plot = _label_plot(curve)
+  ahead = [label for _, label, b, t in curve if t.test.p_value < 0.05 and t.interval.estimate > b.interval.estimate]
+  behind = [label for _, label, b, t in curve if t.test.p_value < 0.05 and t.interval.estimate < b.interval.estimate]
+  if ahead and not behind:
+    verdict = f"pretraining helps at {', '.join(ahead)} labels (p < 0.05) and never hurts significantly"
+  elif ahead:
+    verdict = (f"pretraining helps at {', '.join(ahead)} labels but hurts at {', '.join(behind)} (p < 0.05 each): "
+               "its benefit is confined to the few-label end")
+  elif behind:
+    verdict = (f"pretraining does not help at any size and hurts at {', '.join(behind)} (p < 0.05): this MLM/NSP "
+               "pretraining gives no features that sentiment fine-tuning can use at this budget")
+  else:
+    verdict = "no size shows a significant difference either way (p ≥ 0.05 everywhere)"
+  return (f"""
+
+**Pretraining vs labelled-set size.** The same two [CLS] classifiers fine-tuned (300 steps, same learning rate) on
+only the first N labelled training snippets of one fixed permutation (`labels=N` in configs/bert.py: smaller sets
+nest in larger ones, the same examples for every seed): seed-averaged test accuracy with 95% bootstrap intervals over
+the test snippets and the paired bootstrap p-value of pretrained against from-scratch
+(research.tools.compare.seeds_accuracy; `python -m experiments.language_models.run_all --only=labels`).{note}
+
+""" + table(["labelled snippets", "seeds (scratch / pretrained)", "from scratch [95% CI]", "pretrained [95% CI]",
+             "pretrained − scratch", "paired p"], rows)
+          + f"\n![labelled-size curve]({plot})\n\nWhat the evidence supports: {verdict}.")
+
+
+def _label_plot(curve: list) -> str:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(5.5, 3.6))
+  xs = [n for n, *_ in curve]
+  for which, name in ((2, "from scratch"), (3, "pretrained here")):
+    iv = [c[which].interval for c in curve]
+    ax.errorbar(xs, [i.estimate for i in iv], yerr=[[i.estimate - i.low for i in iv], [i.high - i.estimate for i in iv]],
+                marker="o", capsize=3, label=name)
+  ax.set_xscale("log")
+  ax.set_xlabel("labelled training snippets")
+  ax.set_ylabel("test accuracy (seed mean, 95% CI)")
+  ax.set_title("BERT [CLS] on Rotten Tomatoes")
+  ax.legend()
+  fig.tight_layout()
+  rel = os.path.join("results", "bert_label_curve.png")
+  fig.savefig(os.path.join(HERE, rel), dpi=110)
+  plt.close(fig)
+  return rel
+
+
 def lr_of(r: dict) -> str:
   m = re.search(r"lr=([0-9.e-]+)", r["config"])
   return m.group(1) if m else "1e-3 (the config's default)"
@@ -433,7 +512,7 @@ standardization and the head are trained. The leaky row reads `lm_leaky` (seed 0
 pretraining table below; 64-wide, 2 layers, WordPiece vocabulary of 4,000 trained on the pretraining text); "without
 pretraining" is the same architecture and vocabulary size from random weights. Every BERT run uses AdamW with weight
 decay 0.01 on the kernels and embeddings only, not on biases or LayerNorm parameters, as BERT does
-(`optimizer.weight_decay_mask` in configs/bert.py).{pretrain_vs_scratch(runs)}
+(`optimizer.weight_decay_mask` in configs/bert.py).{pretrain_vs_scratch(runs)}{label_curve(runs)}
 
 **The frozen-feature classifier used to sit at the majority class.** In the previous session's runs the ELMo and
 leaky-biLM classifiers predicted one class on every seed (training loss ≈ log 2). The copy of the biLM was not

@@ -13,73 +13,23 @@ JSON files in WORKROOT/quick/results/), so it can neither resume a real run's wo
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import time
 
 import jax
 import numpy as np
 
-from research import registry
+from experiments import common
 from research.data import text
-from research.errors import UserError
-from research.evaluation import outputs
 from research.models import bert, elmo, lstm_lm  # noqa: F401
-from research.train.metric_writers import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
 
-def load_config(file: str, arg: str):
-  spec = importlib.util.spec_from_file_location("cfg", os.path.join(HERE, "..", "..", "configs", file))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
 def run(name: str, file: str, arg: str, a) -> dict | None:
-  """Trains (or resumes) configs/<file>:<arg> in a.workroot/<name> and writes a.results/<name>.json."""
-  out = os.path.join(a.results, f"{name}.json")
-  if os.path.exists(out):
-    with open(out) as f:
-      return json.load(f)
-  config = load_config(file, arg)
-  workdir = os.path.join(a.workroot, name)
-  # A workdir trained earlier (e.g. by the same config run by hand) is resumed, not retrained: the trainer
-  # restores its last checkpoint and evaluates. Its training time is the last logged time of that process.
-  prior_s = max((r.get("time", 0.0) for r in read_metrics(workdir)), default=0.0)
-  t0 = time.time()
-  print(f"=== {name}: {file}:{arg}", flush=True)
-  try:
-    final = registry.trainers.get(config.trainer)(config, workdir)
-  except UserError as e:  # e.g. another run_all process holds this workdir's lock: leave the run to it
-    print(f"--- {name} skipped: {e}", flush=True)
-    return None
-  rows = read_metrics(workdir)
-  train = [r for r in rows if r["split"] == "train"]
-  examples = save_examples(workdir, name, a.results)
-  record = {"name": name, "config": f"configs/{file}:{arg}", "final": final, "last_train": train[-1] if train else {},
-            **({"examples": examples} if examples else {}),
-            "history": rows, "wall_s": round(time.time() - t0 + prior_s, 1), "device": jax.devices()[0].platform,
-            "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
-  with open(out, "w") as f:
-    json.dump(record, f, indent=1)
-  return record
-
-
-def save_examples(workdir: str, name: str, results: str) -> str | None:
-  """Keeps the run's per-example test outputs (WORKDIR/examples/test.jsonl, written by the classification tasks) as
-  RESULTS/examples/<name>.test.jsonl.gz, so report.py can put bootstrap CIs and paired tests on the tables without
-  the workdir. Returns that path relative to RESULTS, or None when the task wrote none."""
-  src = os.path.join(workdir, "examples", "test.jsonl")
-  if not os.path.exists(src):
-    return None
-  rel = os.path.join("examples", f"{name}.test.jsonl.gz")
-  ex = outputs.read_examples(src)
-  outputs.write_examples(os.path.join(results, rel), ex.columns, header={**ex.header, "run": name})
-  return rel
+  """Trains (or resumes) configs/<file>:<arg> in a.workroot/<name> and writes a.results/<name>.json (experiments.common)."""
+  return common.run(name, file, arg, workroot=a.workroot, results=a.results)
 
 
 def _pretraining_pairs():
@@ -227,6 +177,22 @@ def bert_runs(a, q: str) -> None:
         a)
 
 
+LABEL_SIZES = (100, 300, 1000)  # labelled training snippets; "all" is the sentiment table's rt_bert_*_cls rows
+
+
+def label_runs(a, q: str) -> None:
+  """Pretrained vs from-scratch BERT ([CLS]) fine-tuned on 100, 300 and 1,000 labelled snippets (the same 300 steps,
+  a.seeds seeds each): where pretraining is known to help, few labels. The pretraining run is seed 0's `bert_pretrain`."""
+  pre_dir = os.path.join(a.workroot, "bert_pretrain")
+  run("bert_pretrain", "bert.py", f"mode=pretrain,data=rt,{BERT_W},{BERT_PRE}{q}", a)
+  for n in (10, 20, 40) if a.quick else LABEL_SIZES:  # --quick: runlocal's small data
+    for seed in range(a.seeds):
+      run(f"rt_bert_pre_cls_n{n}_s{seed}", "bert.py",
+          f"mode=finetune,pooling=cls,init_from={pre_dir},{BERT_W},{SENT},labels={n},seed={seed}{q}", a)
+      run(f"rt_bert_scratch_cls_n{n}_s{seed}", "bert.py",
+          f"mode=scratch,pooling=cls,{BERT_W},{SENT},labels={n},seed={seed}{q}", a)
+
+
 def pair_runs(a, q: str) -> None:
   """Same-movie sentence pairs: how much signal the pairs carry (bag-of-words probes), then BERT pretrained here
   and from scratch ([CLS]), a.seeds seeds each."""
@@ -302,7 +268,7 @@ def lm_runs(a, q: str) -> None:
 
 # polarity after bert: its BERT row fine-tunes the bert stage's pretraining run
 STAGES = {"lm": lm_runs, "elmo": elmo_runs, "bert": bert_runs, "polarity": polarity_runs, "lstm": lstm_runs,
-          "pairs": pair_runs}
+          "pairs": pair_runs, "labels": label_runs}
 
 
 def main() -> None:

@@ -108,7 +108,7 @@ TRAIN_SUBSET = "train_subset"  # the evaluation split that is the training examp
 
 
 def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str, Source]]:
-  """(train source, {eval split name: source}), applying train_fraction and validation_fraction.
+  """(train source, {eval split name: source}), applying train_fraction, validation_fraction, train_examples.
 
   Both subsets come from one fixed permutation (seed `config.dataset.subset_seed`), so the same
   fraction always selects the same examples whatever the training seed. The evaluation split name
@@ -120,20 +120,27 @@ def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str,
   evals = {}
   val_fraction = float(dcfg.get("validation_fraction", 0.0))
   fraction = float(dcfg.get("train_fraction", 1.0))
+  examples = int(dcfg.get("train_examples", 0) or 0)
   if not 0.0 < fraction <= 1.0:
     raise UserError(f"config.dataset.train_fraction={fraction} must be in (0, 1]")
   if not 0.0 <= val_fraction < 1.0:
     raise UserError(f"config.dataset.validation_fraction={val_fraction} must be in [0, 1)")
-  if fraction < 1.0 or val_fraction > 0.0:
+  if examples < 0:
+    raise UserError(f"config.dataset.train_examples={examples} must be >= 0 (0: all)")
+  if fraction < 1.0 or val_fraction > 0.0 or examples:
     if not isinstance(train, ArraySource):
-      raise UserError("train_fraction/validation_fraction need an in-memory dataset split")
-    perm = np.random.default_rng(int(dcfg.get("subset_seed", 0))).permutation(len(train))
+      raise UserError("train_fraction/validation_fraction/train_examples need an in-memory dataset split")
+    perm = _subset_permutation(dcfg, len(train))
     n_val = int(round(val_fraction * len(train)))
     if n_val:
       evals["validation"] = train.take(np.sort(perm[:n_val]))
     rest = perm[n_val:]
     keep = max(1, int(round(fraction * len(rest))))
-    train = train.take(np.sort(rest[:keep]))
+    if examples > keep:
+      raise UserError(f"config.dataset.train_examples={examples} is more than the {keep} training examples there "
+                      "are; lower it or set it to 0 (all)")
+    # A prefix of the one fixed permutation: the 100 examples of a 100-label run are among the 300 of a 300 one.
+    train = train.take(np.sort(rest[:examples or keep]))
   for name in dcfg.eval_splits:
     if name == TRAIN_SUBSET:
       evals[name] = train
@@ -142,6 +149,24 @@ def load_splits(config: ConfigDict, dataset: Dataset) -> tuple[Source, dict[str,
   if len(train) == 0:
     raise UserError(f"the train split {dcfg.train_split!r} is empty; check config.dataset")
   return train, evals
+
+
+def _subset_permutation(dcfg: ConfigDict, n: int) -> np.ndarray:
+  return np.random.default_rng(int(dcfg.get("subset_seed", 0))).permutation(n)
+
+
+def unlabeled_pool(config: ConfigDict, dataset: Dataset) -> Source:
+  """Every example of the train split except the carved-out validation examples, before train_fraction and
+  train_examples: what semi-supervised layer-wise pretraining may read (`config.pretrain.data='train_split'`)
+  without seeing an example that model selection or evaluation uses. A superset of load_splits' train source."""
+  dcfg = config.dataset
+  train = dataset.split(dcfg.train_split)
+  n_val = int(round(float(dcfg.get("validation_fraction", 0.0)) * len(train)))
+  if not n_val:
+    return train
+  if not isinstance(train, ArraySource):
+    raise UserError("validation_fraction needs an in-memory dataset split")
+  return train.take(np.sort(_subset_permutation(dcfg, len(train))[n_val:]))
 
 
 def total_train_steps(config: ConfigDict, num_train_examples: int) -> int:
@@ -545,7 +570,9 @@ class Trainer:
         final = self.evaluate(state)
       else:
         if restored is None and config.get("pretrain") is not None and config.pretrain.kind != "none":
-          state = pretraining_stage.run(self, state, writer)
+          pool = (unlabeled_pool(config, self.dataset) if config.pretrain.get("data") == "train_split"
+                  else self.train_source)
+          state = pretraining_stage.run(self, state, writer, pool)
         state = self._train_loop(state, data_position, checkpointer, writer, meta if restored else {})
         final = self.evaluate(state)
       step = self._last_step

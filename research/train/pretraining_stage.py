@@ -35,6 +35,8 @@ def validate(config: ConfigDict) -> None:
   if p.kind == "rbm" and config.model.get("activation", "relu") != "sigmoid":
     raise UserError("config.pretrain.kind='rbm' gives sigmoid hidden units: set config.model.activation='sigmoid' "
                     "(or pretrain with an autoencoder)")
+  if p.get("data", "train_subset") not in DATA:
+    raise UserError(f"config.pretrain.data={p.data!r} must be one of {', '.join(DATA)}")
   for key in ("epochs", "batch_size"):
     if p[key] <= 0:
       raise UserError(f"config.pretrain.{key}={p[key]} must be > 0")
@@ -42,16 +44,20 @@ def validate(config: ConfigDict) -> None:
     raise UserError(f"config.pretrain.learning_rate={p.learning_rate} must be > 0")
 
 
-def _training_inputs(trainer: Any) -> jax.Array:
-  """All training examples as the model sees them: float32[N, D] (flattened task inputs)."""
-  n = len(trainer.train_source)
-  batch = trainer.train_source.__getitems__(np.arange(n))
+DATA = ("train_subset", "train_split")
+
+
+def _training_inputs(trainer: Any, source: Any) -> jax.Array:
+  """`source`'s examples as the model sees them: float32[N, D] (flattened task inputs). Labels are never read."""
+  n = len(source)
+  batch = source.__getitems__(np.arange(n))
   x = trainer.task.inputs({k: jnp.asarray(v) for k, v in batch.items() if isinstance(v, np.ndarray)})
   return x.reshape(n, -1).astype(jnp.float32)
 
 
-def run(trainer: Any, state: Any, writer: MetricWriter) -> Any:
-  """Pretrains (or resumes pretraining of) the hidden layers and returns `state` initialized from them."""
+def run(trainer: Any, state: Any, writer: MetricWriter, source: Any) -> Any:
+  """Pretrains (or resumes pretraining of) the hidden layers on `source`'s inputs (the Trainer's pick by
+  `config.pretrain.data`) and returns `state` initialized from them."""
   p = trainer.config.pretrain
   sizes = list(trainer.model.hidden_sizes)
   directory = trainer.workdir.file("pretrain")
@@ -79,7 +85,7 @@ def run(trainer: Any, state: Any, writer: MetricWriter) -> Any:
   from research.pretraining.layerwise import pretrain_stack
   if len(layers) < len(sizes):
     layers = pretrain_stack(
-        _training_inputs(trainer), sizes, p.kind, epochs=p.epochs, batch_size=p.batch_size, lr=p.learning_rate,
+        _training_inputs(trainer, source), sizes, p.kind, epochs=p.epochs, batch_size=p.batch_size, lr=p.learning_rate,
         key=jax.random.fold_in(jax.random.PRNGKey(trainer.config.seed), 7919), activation=trainer.model.activation,
         start_layer=len(layers), trained_layers=layers, on_layer_done=on_layer_done, on_epoch_end=on_epoch_end,
         momentum=p.momentum, cd_k=p.cd_k, persistent=p.persistent, noise_level=p.noise_level)

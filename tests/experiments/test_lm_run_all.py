@@ -7,6 +7,7 @@ import math
 import os
 import sys
 
+from experiments import common
 from experiments.language_models import report, run_all
 from tests.data.test_lm_data import write_rt_csv
 
@@ -57,6 +58,12 @@ def test_lm_leaky_and_polarity_stages_loop_over_seeds(tmp_path, monkeypatch):
   assert [c[0] for c in tuned] == [f"rt_bert_{k}_s{i}" for i in range(3)
                                    for k in ("pre_cls", "pre_mean", "pre_max", "scratch_cls")]
   assert all(f"init_from={tmp_path / 'bert_pretrain'}," in c[2] for c in tuned if "_pre_" in c[0])
+  calls.clear()
+  run_all.label_runs(a, "")
+  assert calls[0][0] == "bert_pretrain" and calls[0][2] == pre[0][2]  # the same pretraining run as the rows above
+  assert [c[0] for c in calls[1:]] == [f"rt_bert_{k}_cls_n{n}_s{i}" for n in run_all.LABEL_SIZES for i in range(3)
+                                       for k in ("pre", "scratch")]
+  assert all(f",labels={c[0].split('_n')[1].split('_')[0]}," in c[2] for c in calls[1:])
 
 
 def test_quick_writes_under_the_workroot_never_into_results(tmp_path, monkeypatch):
@@ -64,7 +71,7 @@ def test_quick_writes_under_the_workroot_never_into_results(tmp_path, monkeypatc
   monkeypatch.setattr(run_all, "RESULTS", str(real))
   csv = str(tmp_path / "rt.csv.bz2")
   write_rt_csv(csv, n_movies=20)
-  load = run_all.load_config
+  load = common.load_config
 
   def fixture_config(file, arg):
     config = load(file, arg)
@@ -72,7 +79,7 @@ def test_quick_writes_under_the_workroot_never_into_results(tmp_path, monkeypatc
     config.async_checkpointing = False
     return config
 
-  monkeypatch.setattr(run_all, "load_config", fixture_config)
+  monkeypatch.setattr(common, "load_config", fixture_config)
   seen = []
   monkeypatch.setattr(run_all, "measure_masking", lambda a: seen.append(a.results))
   monkeypatch.setattr(run_all, "measure_mlm_baseline", lambda a: seen.append(a.results))
@@ -118,3 +125,43 @@ def test_bert_pretraining_table_is_mean_and_std_over_seeds():
   assert rates["select_rate"] == 0.15
   assert "0.120 ± 0.020" in report.bert_summary({**runs, "mlm_baseline": {"top_token": ",", "top_token_accuracy":
                                                                           0.03, "unigram_nll": 6.7}})
+
+
+def test_label_curve_and_pooling_tables_from_saved_examples(tmp_path, monkeypatch):
+  """report.label_curve / pooling_significance: per size (or pooling) the seed-averaged accuracy with its
+  bootstrap CI and the paired p-value, read from the saved per-example outputs; a verdict computed from them."""
+  import numpy as np
+
+  from research.evaluation import outputs
+  monkeypatch.setattr(report, "RESULTS", str(tmp_path))
+  monkeypatch.setattr(report, "HERE", str(tmp_path))
+  monkeypatch.setattr(report, "rt_train_size", lambda: 5000)
+  os.makedirs(tmp_path / "results")
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 400)
+  runs = {}
+
+  def add(name, rate):
+    pred = np.where(rng.random(400) < rate, labels, 1 - labels)
+    rel = f"examples/{name}.test.jsonl.gz"
+    outputs.write_examples(str(tmp_path / rel), {"label": labels, "prediction": pred, "correct": pred == labels},
+                           header={})
+    runs[name] = {"name": name, "examples": rel, "final": {"test": {"accuracy": float(np.mean(pred == labels))}}}
+
+  for seed in range(3):
+    for n, pre_rate in ((100, 0.75), (1000, 0.62)):
+      add(f"rt_bert_pre_cls_n{n}_s{seed}", pre_rate)
+      add(f"rt_bert_scratch_cls_n{n}_s{seed}", 0.6)
+    add(f"rt_bert_pre_cls_s{seed}", 0.6)
+    add(f"rt_bert_scratch_cls_s{seed}", 0.75)
+  text = report.label_curve(runs)
+  assert "| 100 | 3 / 3 |" in text and "| 1,000 | 3 / 3 |" in text and "| all 5,000 | 3 / 3 |" in text
+  assert "pretraining helps at 100 labels but hurts at all 5,000" in text
+  assert os.path.exists(tmp_path / "results" / "bert_label_curve.png")
+  for seed in range(3):
+    for pooling, rate in (("last", 0.7), ("mean", 0.85), ("max", 0.7)):
+      add(f"rt_lstm_{pooling}_s{seed}", rate)
+  text = report.pooling_significance(runs)
+  assert "| mean pooling | 3 |" in text and "mean pooling beats the last state" in text
+  del runs["rt_lstm_max_s1"]["examples"]
+  assert "No per-example test outputs saved for rt_lstm_max_s1" in report.pooling_significance(runs)

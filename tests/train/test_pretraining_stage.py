@@ -10,7 +10,7 @@ from conftest import read_jsonl
 
 from configs import quickstart
 from research.errors import UserError
-from research.train import faults
+from research.train import faults, pretraining_stage
 from research.train.checkpoint import load_state
 from research.train.loop import Trainer
 
@@ -68,3 +68,40 @@ def test_rbm_pretraining_needs_sigmoid_units(tmp_path, data_dir):
   c.model.activation = "relu"
   with pytest.raises(UserError, match="sigmoid"):
     Trainer(c, str(tmp_path / "relu")).run()
+
+
+def test_semi_supervised_pretraining_reads_every_training_image_but_the_validation_ones(tmp_path, data_dir,
+                                                                                        monkeypatch):
+  """pretrain.data='train_split': the layers see the whole train split minus the carved-out validation examples
+  (labels unused), while supervised training sees only its train_examples; 'train_subset' (default) sees those."""
+  from research.pretraining import layerwise
+  seen = []
+  real = layerwise.pretrain_stack
+
+  def spy(x, *args, **kwargs):
+    seen.append({r.tobytes() for r in np.asarray(x)})
+    return real(x, *args, **kwargs)
+
+  monkeypatch.setattr(layerwise, "pretrain_stack", spy)
+  trainers = {}
+  for data in ("train_subset", "train_split"):
+    c = _config(data_dir)
+    c.num_train_steps = 1
+    c.dataset.train_fraction, c.dataset.validation_fraction, c.dataset.train_examples = 1.0, 0.25, 10
+    c.pretrain.data, c.pretrain.batch_size = data, 4
+    trainers[data] = t = Trainer(c, str(tmp_path / data))
+    t.run()
+  t = trainers["train_split"]
+  flat = lambda src: {r.tobytes() for r in np.asarray(pretraining_stage._training_inputs(t, src))}  # noqa: E731
+  full = len(t.dataset.split(t.config.dataset.train_split))
+  subset, pool = seen
+  assert len(subset) == 10 and subset == flat(t.train_source)
+  assert len(pool) == full - round(0.25 * full) and subset < pool
+  assert not pool & flat(t.eval_sources["validation"])
+
+
+def test_unknown_pretraining_data_is_refused(tmp_path, data_dir):
+  c = _config(data_dir)
+  c.pretrain.data = "everything"
+  with pytest.raises(UserError, match="pretrain.data='everything' must be one of train_subset, train_split"):
+    Trainer(c, str(tmp_path / "bad")).run()

@@ -137,3 +137,21 @@ def test_train_fraction_is_a_deterministic_subset(tmp_path, data_dir):
     sizes.append((len(t.train_source), sorted(t.train_source.columns["image"].reshape(len(t.train_source), -1)[:, 20])))
   assert sizes[0][0] == 144 and sizes[2][0] == 432
   assert sizes[0] == sizes[1]  # the training seed does not change which examples are used
+
+
+def test_train_examples_is_a_nested_subset(tmp_path, data_dir):
+  """config.dataset.train_examples=N trains on exactly N examples, the first N of the one fixed permutation: the
+  100 of a 100-label run are among the 300 of a 300-label run, whatever the training seed."""
+  rows = {}
+  for n, seed in ((100, 0), (100, 3), (300, 0)):
+    c = _config(data_dir)
+    c.dataset.train_examples = n
+    c.seed = seed
+    t = Trainer(c, str(tmp_path / f"n{n}s{seed}"))
+    assert len(t.train_source) == n
+    rows[n, seed] = {r.tobytes() for r in t.train_source.columns["image"].reshape(n, -1)}
+  assert rows[100, 0] == rows[100, 3] and rows[100, 0] <= rows[300, 0]
+  c = _config(data_dir)
+  c.dataset.train_examples = 10**6
+  with pytest.raises(UserError, match="train_examples=1000000 is more than"):
+    Trainer(c, str(tmp_path / "too_many"))
