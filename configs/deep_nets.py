@@ -23,6 +23,23 @@ from other jobs, so a run got roughly 5–10% of it; the same vanishing run alon
   remedies (SGD, random init):  269 s; test accuracy 0.100 after 10 epochs (stuck at chance; relu: 0.83).
   overfitting (no regularizer): 364 s; train accuracy 0.997, test accuracy 0.810.
 Whole sweeps (seeds and run counts per cell there) and their results: experiments/deep_nets/README.md.
+
+`full` runs each experiment at the scale of the paper behind it, on MNIST (`tfds:mnist`, 60,000 train / 10,000
+test; internet once to prepare), for a GPU (not run here; its first steps are tested); the variants are the same
+overrides:
+  vanishing    Glorot & Bengio (2010)'s nets: 5 hidden layers of 1,000 units (depth= still overrides), one epoch
+               of all 60,000 images at batch 64 (938 steps), diagnostics at init and at the end. Their result
+               is qualitative (sigmoid top layers saturate, lower layers get smaller gradients); no figure is claimed.
+  remedies     Hinton & Salakhutdinov (2006)'s 784-500-500-2000-10 sigmoid net, 20 pretraining epochs per layer
+               (batch 100), then SGD with momentum 0.9 at 0.1, batch 100, 50 epochs (30,000 steps). They report
+               1.2% test error after RBM pretraining and 1.6% as the best randomly initialized backprop result.
+  overfitting  Srivastava et al. (2014)'s MNIST net: 3 × 1,024 relu, Adam 1e-3, batch 100, 100 epochs of 50,000
+               images (50,000 steps), the other 10,000 for early stopping. They report 1.25% test error for it
+               with dropout 0.5 (SGD with momentum, no max-norm), against 1.60% for the best standard net
+               without (Simard et al., 2003).
+
+  python -m research.main --config=configs/deep_nets.py:experiment=remedies,full --workdir=/tmp/dbn_mnist \
+      --config.pretrain.kind=rbm
 """
 
 from __future__ import annotations
@@ -30,6 +47,7 @@ from __future__ import annotations
 from ml_collections import ConfigDict
 
 from research.config import base_config, parse_arg
+from research.errors import UserError
 
 EXPERIMENTS = ("vanishing", "remedies", "overfitting")
 # Default (depth, activation, width) per experiment.
@@ -40,9 +58,8 @@ FASHION_TRAIN = 60_000
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  arg = parse_arg(arg, experiment="vanishing", depth=0, activation="", runlocal=False)
+  arg = parse_arg(arg, experiment="vanishing", depth=0, activation="", runlocal=False, full=False)
   if arg.experiment not in EXPERIMENTS:
-    from research.errors import UserError
     raise UserError(f"configs/deep_nets.py: experiment={arg.experiment!r} must be one of {', '.join(EXPERIMENTS)}")
   depth, activation, width = DEFAULTS[arg.experiment]
   depth = arg.depth or depth
@@ -111,6 +128,11 @@ def get_config(arg: str | None = None) -> ConfigDict:
     # The regularizers' strengths (the sweep switches each one on):
     #   l2_penalty=1e-3, l1_penalty=2e-5, model.dropout_rate=0.5, model.input_noise_std=0.3
 
+  if arg.full:
+    if arg.runlocal:
+      raise UserError("config arguments full and runlocal exclude each other: full is the MNIST paper scale, "
+                      "runlocal the smoke test")
+    _full(config, arg.experiment, arg.depth)
   if arg.runlocal:
     config.dataset.train_fraction = 1.0 if arg.experiment != "overfitting" else 0.5
     config.dataset.validation_fraction = 0.0 if arg.experiment != "overfitting" else 0.25
@@ -125,3 +147,33 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.pretrain.epochs = 1
     config.pretrain.batch_size = 8
   return config
+
+
+MNIST_TRAIN = 60_000
+
+
+def _full(config: ConfigDict, experiment: str, depth: int) -> None:
+  """The paper-scale setting (module docstring, `full`): MNIST, each experiment's published net and budget."""
+  config.name = f"deep_nets/{experiment}_mnist_full"
+  config.dataset.name = "tfds:mnist"
+  config.dataset.train_fraction = 1.0
+  config.dataset.validation_fraction = 0.0
+  config.num_train_steps = -1
+  if experiment == "vanishing":
+    config.model.hidden_sizes = (1000,) * (depth or 5)
+    config.num_epochs = 1.0
+  elif experiment == "remedies":
+    config.model.hidden_sizes = (500, 500, 2000)
+    config.optimizer.update(name="momentum", momentum=0.9, learning_rate=0.1)
+    config.batch_size = 100
+    config.num_epochs = 50.0
+    config.log_every_steps = config.eval_every_steps = 600   # one epoch
+    config.checkpoint_every_steps = 6_000
+    config.pretrain.update(epochs=20, batch_size=100)
+  else:
+    config.model.hidden_sizes = (1024,) * (depth or 3)
+    config.dataset.validation_fraction = 10_000 / MNIST_TRAIN  # early stopping's split, carved out first
+    config.dataset.train_fraction = 1.0
+    config.num_epochs = 100.0
+    config.log_every_steps = config.eval_every_steps = 500   # one epoch
+    config.checkpoint_every_steps = 5_000

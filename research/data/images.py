@@ -124,6 +124,8 @@ def _official(name: str, cfg: ConfigDict, data_dir: str, how: str) -> Dataset:
       info["num_classes"] = feature.num_classes
     if isinstance(feature, (tfds.features.Image, tfds.features.Tensor)):
       info["image_shape"] = tuple(feature.shape)
+    if isinstance(feature, tfds.features.Image) and feature.np_dtype == np.uint8:
+      info["max_value"] = 255  # the task scales pixels by 1 / max_value into [0, 1]
   splits = {s: (lambda s=s: load_columns(builder.as_data_source(split=s))) for s in builder.info.splits}
   return Dataset(splits=splits, info=info)
 

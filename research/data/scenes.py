@@ -413,11 +413,12 @@ def fashion_scenes(cfg: ConfigDict, data_dir: str) -> Dataset:
 
 @registry.datasets.register("coco_captions")
 def coco_captions(cfg: ConfigDict, data_dir: str) -> Dataset:
-  """Official TFDS `coco_captions` (needs internet once): images resized to config.dataset.image_size
-  (default 224) grayscale-free RGB, references = the 5 human captions; words as `fashion_scenes`.
-  Alignment columns are absent (COCO has no grid cells), so only BLEU is scored."""
+  """Official TFDS `coco_captions` (needs internet once; config.dataset.tfds_name names another dataset with
+  its features: image, captions/text): images resized to config.dataset.image_size (default 224) RGB,
+  references = the human captions (5 per image); words as `fashion_scenes`, min_freq / vocab_size / max_len
+  from config.dataset. Alignment columns are absent (COCO has no grid cells), so only BLEU is scored."""
   from research.data.translation import official_builder
-  builder = official_builder("coco_captions", data_dir, bool(cfg.get("download", True)))
+  builder = official_builder(cfg.get("tfds_name", "coco_captions"), data_dir, bool(cfg.get("download", True)))
   size = int(cfg.get("image_size", 224))
   limit = cfg.get("train_limit")
 
@@ -438,13 +439,21 @@ def coco_captions(cfg: ConfigDict, data_dir: str) -> Dataset:
                       max_size=int(cfg.get("vocab_size", 10000)))
   max_len = int(cfg.get("max_len", 20))
 
+  pairs = bool(cfg.get("train_pairs", True))
+
   def load(split: str) -> PairedSource:
     images, caps = data[split]
     refs = [[vocab.encode(c)[:max_len] for c in cs] for cs in caps]
-    n = len(refs)
-    cols = {"image_index": np.arange(n), "caption": ragged([r[0] for r in refs]), "refs": ragged(refs),
-            "labels": np.full((n, 1), -1), "cells": np.full((n, 1), -1), "num_items": np.zeros(n, np.int64),
-            "scene_id": np.arange(n)}
+    # Training: one row per (image, reference), as fashion_scenes; evaluation: one row per image (reference 0).
+    if pairs and split == "train":
+      index = np.array([i for i in range(len(refs)) for _ in refs[i]], np.int64)
+      which = np.array([j for i in range(len(refs)) for j in range(len(refs[i]))], np.int64)
+    else:
+      index, which = np.arange(len(refs), dtype=np.int64), np.zeros(len(refs), np.int64)
+    n = len(index)
+    cols = {"image_index": index, "caption": ragged([refs[i][j] for i, j in zip(index, which, strict=True)]),
+            "refs": ragged([refs[i] for i in index]), "labels": np.full((n, 1), -1), "cells": np.full((n, 1), -1),
+            "num_items": np.zeros(n, np.int64), "scene_id": index}
     return PairedSource(cols, images=images)
 
   grid = int(cfg.get("grid", 7))  # attention cells per side (features are pooled to grid × grid)

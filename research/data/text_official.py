@@ -1,4 +1,4 @@
-"""Official TFDS text-classification datasets by name (`imdb_reviews` by default), for users with internet.
+"""Official TFDS text datasets by name, for users with internet: labelled (`tfds_text`) and unlabeled (`tfds_corpus`).
 
   config.dataset.name = 'tfds_text'
   config.dataset.tfds_name = 'imdb_reviews'      # any TFDS dataset with a text and an integer label feature
@@ -6,11 +6,22 @@
   config.dataset.download = True                 # fetch and prepare it (array_record) into --data_dir once
 
 The prepared copy in the data dir is preferred; without one and without internet the run stops with one
-`error:` line. Splits: the dataset's own `train` and `test`; its `validation` when it has one, otherwise
+`error:` line. `tfds_text` splits: the dataset's own `train` and `test`; its `validation` when it has one, otherwise
 `validation_percent` (default 10) of `train` chosen by a hash of the example's index, so the carve-out never
 changes. Splits whose labels are negative (imdb_reviews' `unsupervised`) are left out. Tokenization, vocabulary
 and batching are those of the other classification datasets (research/data/text.py: `tokenizer`, `vocab_size`,
 `max_len`, `train_limit`, `eval_limit`).
+
+  config.dataset.name = 'tfds_corpus'
+  config.dataset.tfds_name = 'lm1b'              # any TFDS dataset with a text feature: lm1b, wikipedia/..., imdb_reviews
+  config.dataset.text_key = 'text'
+  config.dataset.format = 'windows'              # or 'sentence_pairs' (BERT): research/data/text.py's corpora
+
+`tfds_corpus` treats every example as one document (blank-line separated paragraphs; a one-line example such as
+an lm1b sentence is one paragraph) and keeps the dataset's own `validation` / `test` splits; documents of every
+other split (train, imdb_reviews' unsupervised, ...) go to train, or to validation / test by a hash of the
+document (`validation_percent`, `test_percent`, default 5) for the splits the dataset lacks. `max_documents`
+(> 0) reads only the first N examples of every split (Wikipedia is 6 M articles).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from ml_collections import ConfigDict
 
 from research import registry
 from research.data.base import Dataset, load_columns, split_of
-from research.data.text import _classification_dataset, _limit
+from research.data.text import _classification_dataset, _corpus_dataset, _limit, _percents, paragraphs
 from research.data.translation import official_builder
 from research.errors import UserError
 
@@ -66,3 +77,30 @@ def tfds_text(cfg: ConfigDict, data_dir: str) -> Dataset:
   feature = builder.info.features[label_key]
   dataset.info["num_classes"] = int(getattr(feature, "num_classes", None) or 1 + max(r["label"] for r in rows["train"]))
   return dataset
+
+
+@registry.datasets.register("tfds_corpus")
+def tfds_corpus(cfg: ConfigDict, data_dir: str) -> Dataset:
+  name = cfg.get("tfds_name", "lm1b")
+  builder = official_builder(name, data_dir, bool(cfg.get("download", True)))
+  text_key = cfg.get("text_key", "text")
+  limit = int(cfg.get("max_documents", 0))
+  official = set(builder.info.splits)
+  v, t = _percents(cfg, 5)
+  # A split the dataset has is kept whole; only the missing ones are carved out of train by hash.
+  v, t = (0 if "validation" in official else v), (0 if "test" in official else t)
+  documents: dict[str, list[str]] = {}
+  doc_split: dict[str, str] = {}
+  for split in builder.info.splits:
+    source = builder.as_data_source(split=split)
+    n = len(source) if not limit else min(len(source), limit)
+    cols = load_columns(source if n == len(source) else [source[i] for i in range(n)]).columns
+    if text_key not in cols:
+      raise UserError(f"{name} has features {sorted(cols)}; set config.dataset.text_key to its text feature")
+    for i, text in enumerate(cols[text_key]):
+      doc = f"{split}/{i}"
+      documents[doc] = paragraphs(_decode(text).splitlines())
+      doc_split[doc] = split if split in ("validation", "test") else split_of(doc, v, t)
+  if not documents:
+    raise UserError(f"{name} has no examples; check config.dataset.tfds_name")
+  return _corpus_dataset(cfg, documents, doc_split)

@@ -13,6 +13,8 @@ A resumed chain draws exactly the numbers an uninterrupted one would (sweep keys
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 from ml_collections import ConfigDict
@@ -29,10 +31,13 @@ from research.train.workdir import Workdir
 
 
 def load_corpus(config: ConfigDict) -> tuple[object, list[str], np.ndarray | None]:
-  """(counts int[D, V] csr, vocabulary words, labels or None) for config.dataset."""
+  """(counts int[D, V] csr, vocabulary words, labels int[D] or None) for config.dataset."""
   ds = config.dataset
-  if ds.name == "bbc_news":
-    texts, labels, _ = text.load_bbc_news()
+  if ds.name in ("bbc_news", "tfds_text"):
+    if ds.name == "bbc_news":
+      texts, labels, _ = text.load_bbc_news()
+    else:
+      texts, labels, _ = load_tfds_text(ds, os.path.expanduser(config.get("data_dir") or "~/tensorflow_datasets"))
     if ds.get("max_docs"):
       order = np.random.default_rng(0).permutation(len(texts))[:ds.max_docs]
       texts, labels = [texts[i] for i in order], labels[order]
@@ -42,7 +47,40 @@ def load_corpus(config: ConfigDict) -> tuple[object, list[str], np.ndarray | Non
     X, _ = synthetic.bars_corpus(num_docs=ds.num_docs, doc_length=ds.doc_length, alpha=1.0, seed=ds.seed)
     side = int(np.sqrt(X.shape[1]))
     return validate_counts(X), [f"p{i // side}{i % side}" for i in range(X.shape[1])], None
-  raise UserError(f"unknown config.dataset.name {ds.name!r}; use 'bbc_news' or 'bars'")
+  raise UserError(f"unknown config.dataset.name {ds.name!r}; use 'bbc_news', 'tfds_text' or 'bars'")
+
+
+def load_tfds_text(ds: ConfigDict, data_dir: str) -> tuple[list[str], np.ndarray, list[str]]:
+  """An official TFDS text-classification dataset's `train` split: (texts, labels int64[D], class names).
+
+  ds.tfds_name (default 'ag_news_subset'); ds.text_key: one text feature, or several (a tuple, or one string
+  'title,description' so that it can be set from the command line) joined by a space in that order;
+  ds.label_key (default 'label'); ds.download. The prepared copy in data_dir is preferred; offline without one
+  the run stops with one UserError line. Only `train` is read: the trainer holds out its own documents
+  (config.dataset.heldout_fraction) and never scores labels, so the labels come back only as bbc_news' do.
+  """
+  # Imported here: research.data loads TFDS and every dataset module, which the bbc_news and bars runs never need.
+  from research.data.base import load_columns
+  from research.data.translation import official_builder
+  name = ds.get("tfds_name", "ag_news_subset")
+  keys = ds.get("text_key", "description")
+  keys = [k.strip() for k in keys.split(",")] if isinstance(keys, str) else [str(k) for k in keys]
+  label_key = ds.get("label_key", "label")
+  builder = official_builder(name, data_dir, bool(ds.get("download", True)))
+  if "train" not in builder.info.splits:
+    raise UserError(f"{name} has no 'train' split (it has {', '.join(builder.info.splits)}); choose another dataset")
+  cols = load_columns(builder.as_data_source(split="train")).columns
+  missing = [k for k in [*keys, label_key] if k not in cols]
+  if missing:
+    raise UserError(f"{name} has features {sorted(cols)}, not {missing}; set config.dataset.text_key/label_key "
+                    "to its text and label features")
+  texts = [" ".join(_decode(cols[k][i]) for k in keys) for i in range(len(cols[label_key]))]
+  classes = list(getattr(builder.info.features[label_key], "names", None) or [])
+  return texts, np.asarray(cols[label_key]).astype(np.int64), classes
+
+
+def _decode(value: object) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def split_heldout(X, fraction: float, seed: int):
