@@ -17,8 +17,8 @@ Results (perplexities, the leakage table) and runtimes: experiments/language_mod
 ELMo's biLM was trained on (Peters et al., 2018), the One Billion Word benchmark (`tfds_corpus`, TFDS `lm1b`:
 30.3 M training sentences, 0.8 B words, its own 306,688-sentence test split; internet once to prepare, then the
 prepared copy is read; tokenizing it takes a while on one host: `--config.dataset.max_documents=N` reads fewer),
-the 50,000 most frequent words, windows of 64 tokens, 2 LSTM layers of 1,024 units over 512-d embeddings,
-dropout 0.1, batch 128, 100,000 steps (≈ 0.8 B tokens, one epoch), Adam 1e-3 with 2,000 warmup steps and cosine
+the 50,000 most frequent words, windows of 64 tokens, 2 LSTM layers of 1,024 units over 1,024-d embeddings
+(ELMo's features need the two equal), dropout 0.1, batch 128, 100,000 steps (≈ 0.8 B tokens, one epoch), Adam 1e-3 with 2,000 warmup steps and cosine
 decay. Perplexity over a 50 k vocabulary with <unk> is not comparable with lm1b's published figures (they use
 the full 793 k vocabulary), so no expected figure is claimed. The run's vocab.json is what
 configs/lstm_sentiment.py:model=elmo,full,init_from=DIR reads.
@@ -94,7 +94,7 @@ def _full(config: ConfigDict) -> None:
   config.dataset.min_freq = 3
   config.dataset.seq_len = 64
   config.dataset.eval_limit = 2048      # validation windows per evaluation (the hidden-target pass is 64× that)
-  config.model.update(embed_dim=512, hidden_dim=1024, num_layers=2, dropout_rate=0.1)
+  config.model.update(embed_dim=1024, hidden_dim=1024, num_layers=2, dropout_rate=0.1)
   config.optimizer.update(learning_rate=1e-3, schedule="warmup_cosine", warmup_steps=2000, grad_clip_norm=1.0)
   config.batch_size = 128
   config.eval_batch_size = 256

@@ -104,7 +104,7 @@ def _full(config: ConfigDict, model: str, pooling: str) -> None:
   if model == "lstm":
     config.model.update(embed_dim=512, hidden_dim=512)
   else:  # the classifier reads the configs/lm.py:full biLM: its widths, not this file's
-    config.model.update(embed_dim=512, hidden_dim=1024, head_hidden_dim=512)
+    config.model.update(embed_dim=1024, hidden_dim=1024, head_hidden_dim=512)
   config.batch_size = 64
   config.eval_batch_size = 256
   config.num_train_steps = 7_040          # 20 epochs of the 22,500 training reviews

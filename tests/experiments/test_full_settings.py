@@ -211,7 +211,7 @@ def test_cnn_and_text_to_image_full(tmp_path, tfds_dir, fashion_dir):
   _dry_run(t, tmp_path / "t2i", tfds_dir)
 
 
-def test_lm_full_is_a_two_layer_1024_lstm_on_lm1b(tmp_path, tfds_dir):
+def test_lm_full_is_a_two_layer_1024_lstm_on_lm1b_and_feeds_elmo_on_imdb(tmp_path, tfds_dir):
   c = lm.get_config("model=elmo,full")
   assert (c.dataset.name, c.dataset.tfds_name, c.dataset.vocab_size, c.model.hidden_dim) == (
       "tfds_corpus", "lm1b", 50_000, 1024)
@@ -221,7 +221,11 @@ def test_lm_full_is_a_two_layer_1024_lstm_on_lm1b(tmp_path, tfds_dir):
   trainer = _dry_run(c, tmp_path / "run", tfds_dir)
   sizes = {s: len(trainer.dataset.split(s)) for s in ("train", "validation", "test")}
   assert min(sizes.values()) > 0       # test: the dataset's own split; validation: 1% of train by hash
-  assert (tmp_path / "run" / "vocab.json").exists()  # what lstm_sentiment:model=elmo,full,init_from reads
+  # The frozen-ELMo classifier of configs/lstm_sentiment.py:full reads this biLM: its widths, vocab.json, weights.
+  e = lstm_sentiment.get_config(f"model=elmo,full,init_from={tmp_path / 'run'}")
+  e.dataset.tfds_name = "full_reviews_fixture"
+  elmo = _dry_run(e, tmp_path / "elmo", tfds_dir)
+  assert elmo.dataset.info["vocab_size"] == trainer.dataset.info["vocab_size"]
 
 
 def test_lstm_sentiment_full_is_the_imdb_lstm(tmp_path, tfds_dir):
