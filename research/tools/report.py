@@ -44,6 +44,7 @@ class RunData:
   config: dict[str, Any]
   rows: list[dict[str, Any]]
   final: dict[str, dict[str, float]]   # split → metric → value at that split's last step
+  path: str = ""                       # the workdir
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -112,7 +113,7 @@ def find_runs(root: str) -> list[RunData]:
     rows = read_metrics(os.path.join(folder, "metrics.jsonl"))
     name = os.path.relpath(folder, root)
     runs.append(RunData(name=name if name != "." else os.path.basename(root), config=flatten(config), rows=rows,
-                        final=final_rows(rows)))
+                        final=final_rows(rows), path=folder))
   return runs
 
 
@@ -197,6 +198,28 @@ def group_table(report: Report) -> str:
   return "\n".join(lines)
 
 
+def interval_table(report: Report, split: str = "test") -> str | None:
+  """Per group: the seed t-interval, the bootstrap CI of the seed-averaged accuracy over the split's examples and
+  the paired bootstrap p against the first group (research.tools.compare.seeds_accuracy); None unless every
+  finished run wrote WORKDIR/examples/<split>.jsonl (classification tasks do)."""
+  from research.evaluation import outputs
+  from research.tools import compare
+  paths = [[os.path.join(r.path, "examples", f"{split}.jsonl") for r in members] for members in report.groups.values()]
+  if not paths or not all(os.path.exists(p) for group in paths for p in group):
+    return None
+  groups = [[outputs.read_examples(p) for p in group] for group in paths]
+  if not all("correct" in e.columns for g in groups for e in g):
+    return None
+  short = _short(report.keys)
+  names = [", ".join(f"{short[k]}={_fmt_value(v)}" for k, v in zip(report.keys, values, strict=True)) or "all"
+           for values in report.groups]
+  header = ["group", "runs", f"{split} accuracy, mean ± t half-width (95%)", "seed-averaged accuracy [95% CI]",
+            f"paired p vs {names[0]}"]
+  lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+  lines += ["| " + " | ".join(row) + " |" for row in compare.seeds_accuracy_rows(groups, names)]
+  return "\n".join(lines)
+
+
 def markdown(report: Report, root: str, plots: Sequence[str]) -> str:
   seeds = sorted({r.config.get("seed") for rs in report.groups.values() for r in rs}, key=str)
   out = [f"# Report: {os.path.basename(os.path.abspath(root))}", "",
@@ -204,6 +227,15 @@ def markdown(report: Report, root: str, plots: Sequence[str]) -> str:
   swept = ", ".join(f"`{k}`" for k in report.keys) or "none (every run has the same config apart from the seed)"
   out += [f"Swept keys: {swept}. Seeds: {', '.join(map(str, seeds))}. Cells are mean ± sample std (ddof=1) "
           "over the group's runs of the final evaluation.", "", group_table(report), ""]
+  intervals = interval_table(report)
+  if intervals:
+    n = len(next(iter(report.groups.values())))
+    out += ["## Test accuracy with intervals", "",
+            "Over seeds: mean ± the t-interval's half-width. Over test examples: each example scores the share of "
+            "the group's seeds that classify it correctly; 1,000 bootstrap resamples of the examples give the 95% "
+            "interval of that seed-averaged accuracy, and the same resamples for two groups the paired p-value "
+            f"(Koehn 2004) against the first group{'' if n > 1 else ' (one run per group: no seed interval)'}.", "",
+            intervals, ""]
   if report.unfinished:
     out += [f"Not finished (no evaluation yet, left out): {', '.join(r.name for r in report.unfinished)}.", ""]
   out += ["## Runs", "", "| run | " + " | ".join(f"{s} {m}" for s, m in report.columns) + " |",

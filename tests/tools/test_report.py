@@ -125,3 +125,32 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, setup, message):
   with pytest.raises(UserError, match=message):
     report.write_report(str(target))
   assert snapshot(str(root)) == before and not (root / "report_plots").exists()
+
+
+def test_per_example_outputs_add_intervals_and_paired_tests(tmp_path):
+  """With WORKDIR/examples/test.jsonl in every run, the report adds the seed t-interval, the bootstrap CI of the
+  seed-averaged accuracy and the paired p against the first group: the numbers of compare.seeds_accuracy."""
+  from research.evaluation import outputs
+  from research.tools import compare
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, 200)
+  groups = {}
+  for lr, skill in ((0.01, 0.6), (0.1, 0.8)):
+    for seed in range(3):
+      folder = tmp_path / f"learning_rate={lr},seed={seed}"
+      correct = rng.random(200) < skill
+      make_run(folder, lr, seed, float(correct.mean()))
+      groups.setdefault(lr, []).append(outputs.write_examples(
+          str(folder / "examples" / "test.jsonl"), {"label": labels, "correct": correct}, header={"split": "test"}))
+  path, _ = report.write_report(str(tmp_path), plots=False)
+  text = open(path).read()
+  assert "## Test accuracy with intervals" in text
+  expected = compare.seeds_accuracy_rows(list(groups.values()), ["learning_rate=0.01", "learning_rate=0.1"])
+  for row in expected:
+    assert "| " + " | ".join(row) + " |" in text
+  assert expected[1][-1] == "p<0.001"  # 0.6 vs 0.8 over 200 examples and 3 seeds is no accident
+
+
+def test_no_intervals_without_per_example_outputs(sweep_root):
+  path, _ = report.write_report(str(sweep_root[0]), plots=False)
+  assert "## Test accuracy with intervals" not in open(path).read()
