@@ -11,6 +11,7 @@ dataset — ours or an official TFDS one — is read the same way: `builder.as_d
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -141,7 +142,21 @@ def digest(*parts: Any, length: int = 10) -> str:
 
 
 def prepare(builder: Any) -> Any:
-  """Prepares a TFDS builder as array_record (read without TensorFlow) and returns it."""
-  builder.download_and_prepare(file_format="array_record")
+  """Prepares a TFDS builder as array_record (read without TensorFlow) and returns it.
+
+  Runs that start together on a fresh data dir (a sweep with --parallel, several hosts on one disk) would each
+  generate the dataset and race to rename their copy into place (FileExistsError for all but one), so preparing
+  holds an exclusive lock on DATA_DIR/<name>/<config>/<version>.lock: the first run writes, the others wait and
+  then reuse what it wrote.
+  """
+  os.makedirs(os.path.dirname(builder.data_dir), exist_ok=True)
+  with open(f"{builder.data_dir}.lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      builder.download_and_prepare(file_format="array_record")
+      if not builder.info.splits:  # another run prepared it while this builder waited: read what it wrote
+        builder.info.read_from_directory(builder.data_dir)
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
   return builder
 

@@ -111,7 +111,7 @@ def _official(name: str, cfg: ConfigDict, data_dir: str, how: str) -> Dataset:
   try:
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if cfg.get("download", True):
-      builder.download_and_prepare(file_format="array_record")
+      prepare(builder)
     elif not builder.is_prepared():
       raise missing_data_error(name, how)
   except UserError:

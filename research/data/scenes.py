@@ -58,7 +58,17 @@ import tensorflow_datasets as tfds
 from ml_collections import ConfigDict
 
 from research import registry
-from research.data.base import ArraySource, Batch, Dataset, digest, file_stamp, load_columns, missing_data_error, ragged
+from research.data.base import (
+  ArraySource,
+  Batch,
+  Dataset,
+  digest,
+  file_stamp,
+  load_columns,
+  missing_data_error,
+  prepare,
+  ragged,
+)
 from research.data.images import _FASHION_FILES, FASHION_MNIST_DIR, read_idx
 from research.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 from research.errors import UserError
@@ -381,7 +391,7 @@ def scenes_from_config(cfg: ConfigDict, data_dir: str) -> FashionScenes:
 @registry.datasets.register("fashion_scenes")
 def fashion_scenes(cfg: ConfigDict, data_dir: str) -> Dataset:
   builder = scenes_from_config(cfg, data_dir)
-  builder.download_and_prepare(file_format="array_record")
+  prepare(builder)
   raw = {s: load_columns(builder.as_data_source(split=s)) for s in builder.info.splits}
   if "train" not in raw:
     raise UserError("fashion_scenes needs config.dataset.num_train > 0 (the vocabulary comes from train captions)")

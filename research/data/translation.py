@@ -481,7 +481,7 @@ def official_builder(name: str, data_dir: str, download: bool) -> tfds.core.Data
       raise missing_data_error(name, how + "; set config.dataset.download=True to fetch it")
     if not _online():
       raise missing_data_error(name, how + f"; this machine cannot reach {_PROBE_HOST}")
-    builder.download_and_prepare(file_format="array_record")
+    prepare(builder)
     return builder
   except UserError:
     raise

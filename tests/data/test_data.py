@@ -115,3 +115,47 @@ def test_stream_is_deterministic_and_resumable():
 def test_empty_split_is_refused():
   with pytest.raises(UserError, match="empty"):
     BatchStream(ArraySource({"id": np.arange(0)}), 4)
+
+
+SLOW_BUILDER = '''
+import sys, time
+import numpy as np
+import tensorflow_datasets as tfds
+from research.data.base import prepare, load_columns
+
+class SlowRaceFixture(tfds.core.GeneratorBasedBuilder):
+  VERSION = tfds.core.Version("1.0.0")
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({"x": np.int64}))
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples()}
+  def _generate_examples(self):
+    for i in range(20):
+      time.sleep(0.05)  # a second of generation: both processes are inside it at once without the lock
+      yield i, {"x": i}
+
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+builder = prepare(SlowRaceFixture(data_dir=sys.argv[1], file_format="array_record"))
+print(sorted(load_columns(builder.as_data_source(split="train")).columns["x"].tolist()) == list(range(20)))
+'''
+
+
+def test_runs_preparing_one_dataset_at_once_both_succeed(tmp_path):
+  """Two processes that start preparing the same builder into the same fresh data dir at the same moment (a
+  sweep with --parallel on a new machine) both finish and read the same data: one writes, the other waits."""
+  import subprocess
+  import sys
+  import time
+
+  from conftest import ROOT, subprocess_env
+  script = tmp_path / "slow_builder.py"
+  script.write_text(SLOW_BUILDER)
+  start = str(time.time() + 3.0)  # both import TFDS first, then begin together
+  procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "tfds"), start], cwd=ROOT,
+                            env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for _ in range(2)]
+  results = [p.communicate(timeout=120) for p in procs]
+  for p, (out, err) in zip(procs, results, strict=True):
+    assert p.returncode == 0, err[-2000:]
+    assert out.strip().splitlines()[-1] == "True"
