@@ -22,7 +22,8 @@ from absl import app, flags
 
 from experiments.deep_nets.overfitting import sweep as overfit_sweep
 from experiments.deep_nets.remedies import sweep as remedies_sweep
-from research.tools import hyper
+from research.evaluation import outputs, stats
+from research.tools import compare, hyper
 from research.tools.report import RunData, find_runs, mean_std
 
 FLAGS = flags.FLAGS
@@ -156,6 +157,37 @@ def variant_groups(folder: str, sweep: Any) -> tuple[dict[str, list[RunData]], i
   return {name: groups[name] for name in sweep.VARIANTS if name in groups}, unfinished
 
 
+def interval_table(folder: str, groups: dict[str, list[RunData]], references: Sequence[str]) -> str:
+  """Test accuracy of every variant over its seeds with intervals, and paired tests against each reference.
+
+  From each run's per-example test outputs (WORKDIR/examples/test.jsonl, the final model's): the seed
+  t-interval, the bootstrap CI of the seed-averaged accuracy over the 10,000 test images and the paired bootstrap
+  difference and p-value (research.tools.compare.seeds_accuracy, 1,000 resamples). '' when a run lacks the file.
+  """
+  examples: dict[str, list[outputs.Examples]] = {}
+  for name, runs in groups.items():
+    paths = [os.path.join(folder, r.name, "examples", "test.jsonl") for r in runs]
+    if not all(os.path.exists(p) for p in paths):
+      return ""
+    examples[name] = [outputs.read_examples(p) for p in paths]
+  refs = [r for r in references if r in examples]
+  names = list(examples)
+  against = {}
+  for ref in refs:  # seeds_accuracy tests every group against its first
+    order = [ref] + [n for n in names if n != ref]
+    against[ref] = dict(zip(order, compare.seeds_accuracy([examples[n] for n in order], order), strict=True))
+  rows = []
+  for name in names:
+    own = against[refs[0]][name] if refs else compare.seeds_accuracy([examples[name]], [name])[0]
+    row = [name, len(examples[name]), own.seeds.fmt(4) if own.seeds else "—", own.interval.fmt(4)]
+    for ref in refs:
+      t = against[ref][name].test
+      row.append("—" if t is None else f"{t.system.score - t.baseline.score:+.4f}, {stats.format_p(t.p_value)}")
+    rows.append(row)
+  return table(["variant", "n", "test accuracy, mean ± t half-width (95%)", "seed-averaged test accuracy [95% CI]",
+                *[f"Δ, paired p vs {r}" for r in refs]], rows)
+
+
 def save_line_plot(fig: Any, ax: Any, path: str, *, xlabel: str, ylabel: str, title: str) -> None:
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
@@ -200,6 +232,9 @@ def remedies(root: str, plots: str) -> str:
                  ylabel="test accuracy (mean over seeds)", title="6×128 sigmoid MLP: the remedies (Fashion-MNIST)")
   text = table(["variant", "n", "final test accuracy", "best test accuracy", f"runs reaching {TARGET_ACCURACY}",
                 f"epochs to reach {TARGET_ACCURACY} (runs that did)"], rows)
+  intervals = interval_table(os.path.join(root, "remedies"), groups, ("random", "relu"))
+  if intervals:
+    text += "\n\nFinal test accuracy with intervals and paired tests on the same 10,000 test images:\n\n" + intervals
   if unfinished:
     text += f"\n\n{unfinished} run(s) had not finished and are left out."
   return text
@@ -233,6 +268,9 @@ def overfitting(root: str, plots: str) -> str:
                  title="1,000 Fashion-MNIST images, 2×512 relu MLP, Adam")
   text = table(["regularizer", "n", "train accuracy (eval mode, the 1,000 images)", "test accuracy",
                 "gap", "step of the final model"], rows)
+  intervals = interval_table(os.path.join(root, "overfitting"), groups, ("none",))
+  if intervals:
+    text += "\n\nTest accuracy with intervals and paired tests on the same 10,000 test images:\n\n" + intervals
   if unfinished:
     text += f"\n\n{unfinished} run(s) had not finished and are left out."
   return text

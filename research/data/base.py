@@ -147,15 +147,19 @@ def prepare(builder: Any) -> Any:
   Runs that start together on a fresh data dir (a sweep with --parallel, several hosts on one disk) would each
   generate the dataset and race to rename their copy into place (FileExistsError for all but one), so preparing
   holds an exclusive lock on DATA_DIR/<name>/<config>/<version>.lock: the first run writes, the others wait and
-  then reuse what it wrote.
+  then reuse what it wrote. Builders must be constructed with file_format='array_record' (every call site is),
+  or a waiting one would expect TFDS's default tfrecord copy.
   """
   os.makedirs(os.path.dirname(builder.data_dir), exist_ok=True)
   with open(f"{builder.data_dir}.lock", "a") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-      builder.download_and_prepare(file_format="array_record")
-      if not builder.info.splits:  # another run prepared it while this builder waited: read what it wrote
+      if builder.is_prepared():
+        # Possibly by another run while this one waited: this builder's info (splits, file format) predates
+        # that copy, so read it from disk rather than "prepare" again (TFDS would refuse a format mismatch).
         builder.info.read_from_directory(builder.data_dir)
+      else:
+        builder.download_and_prepare(file_format="array_record")
     finally:
       fcntl.flock(lock, fcntl.LOCK_UN)
   return builder

@@ -132,7 +132,7 @@ def _official(name: str, cfg: ConfigDict, data_dir: str, how: str) -> Dataset:
 
 @registry.datasets.register("digits")
 def digits(cfg: ConfigDict, data_dir: str) -> Dataset:
-  return _from_builder(LocalDigits(data_dir=data_dir),
+  return _from_builder(LocalDigits(data_dir=data_dir, file_format="array_record"),
                        {"num_classes": 10, "image_shape": (8, 8, 1), "max_value": 16})
 
 
@@ -143,7 +143,7 @@ def fashion_mnist(cfg: ConfigDict, data_dir: str) -> Dataset:
           "class_names": FASHION_MNIST_CLASSES}
   files = [os.path.join(source_dir, f) for pair in _FASHION_FILES.values() for f in pair]
   if all(os.path.exists(f) for f in files):
-    return _from_builder(LocalFashionMnist(source_dir=source_dir, data_dir=data_dir), info)
+    return _from_builder(LocalFashionMnist(source_dir=source_dir, data_dir=data_dir, file_format="array_record"), info)
   how = (f"no idx.gz files in {source_dir}: run `apt-get install dataset-fashion-mnist` or set "
          "config.dataset.local_dir to a folder holding them")
   if not cfg.get("download", False):

@@ -385,7 +385,7 @@ def scenes_from_config(cfg: ConfigDict, data_dir: str) -> FashionScenes:
       max_items=int(cfg.get("max_items", 2)), num_captions=int(cfg.get("num_captions", 5)),
       num_train=int(cfg.get("num_train", 20000)), num_validation=int(cfg.get("num_validation", 1000)),
       num_test=int(cfg.get("num_test", 1000)), include_digits=bool(cfg.get("include_digits", False)),
-      seed=int(cfg.get("seed", 0)), data_dir=data_dir)
+      seed=int(cfg.get("seed", 0)), data_dir=data_dir, file_format="array_record")
 
 
 @registry.datasets.register("fashion_scenes")

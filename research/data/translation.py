@@ -445,7 +445,7 @@ def bible_zh_en(cfg: ConfigDict, data_dir: str) -> Dataset:
   sword_dir, module = cfg.get("sword_dir") or SWORD_DIR, cfg.get("sword_module") or SWORD_MODULE
   builder = BibleZhEn(cuv_path=cfg.get("cuv_path"), kjv_reader=functools.partial(read_kjv_sword, sword_dir, module),
                       kjv_tag=f"{sword_dir}/{module}", validation_percent=int(cfg.get("validation_percent", 5)),
-                      test_percent=int(cfg.get("test_percent", 5)), data_dir=data_dir)
+                      test_percent=int(cfg.get("test_percent", 5)), data_dir=data_dir, file_format="array_record")
   return text_dataset(cfg, text_splits(prepare(builder), src, tgt), src, tgt)
 
 
@@ -454,7 +454,8 @@ def parallel_text(cfg: ConfigDict, data_dir: str) -> Dataset:
   if not cfg.get("path"):
     raise UserError("config.dataset.path must name a folder with train.<src_lang>/train.<tgt_lang> files")
   src, tgt = _langs(cfg)
-  builder = ParallelText(path=os.path.expanduser(cfg.path), src_lang=src, tgt_lang=tgt, data_dir=data_dir)
+  builder = ParallelText(path=os.path.expanduser(cfg.path), src_lang=src, tgt_lang=tgt, data_dir=data_dir,
+                         file_format="array_record")
   return text_dataset(cfg, text_splits(prepare(builder), src, tgt), src, tgt)
 
 

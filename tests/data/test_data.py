@@ -136,7 +136,7 @@ class SlowRaceFixture(tfds.core.GeneratorBasedBuilder):
 
 start = float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
-builder = prepare(SlowRaceFixture(data_dir=sys.argv[1], file_format="array_record"))
+builder = prepare(SlowRaceFixture(data_dir=sys.argv[1], file_format="array_record"))  # as research/data builds them
 print(sorted(load_columns(builder.as_data_source(split="train")).columns["x"].tolist()) == list(range(20)))
 '''
 
