@@ -182,7 +182,9 @@ def interval_table(folder: str, groups: dict[str, list[RunData]], references: Se
     row = [name, len(examples[name]), own.seeds.fmt(4) if own.seeds else "—", own.interval.fmt(4)]
     for ref in refs:
       t = against[ref][name].test
-      row.append("—" if t is None else f"{t.system.score - t.baseline.score:+.4f}, {stats.format_p(t.p_value)}")
+      d = 0.0 if t is None else t.system.score - t.baseline.score
+      d = d if abs(d) >= 5e-5 else 0.0  # no "-0.0000"
+      row.append("—" if t is None else f"{d:+.4f}, {stats.format_p(t.p_value)}")
     rows.append(row)
   return table(["variant", "n", "test accuracy, mean ± t half-width (95%)", "seed-averaged test accuracy [95% CI]",
                 *[f"Δ, paired p vs {r}" for r in refs]], rows)
