@@ -296,6 +296,27 @@ def t2i_markdown(t2i_rows: list[dict[str, Any]], results: dict[str, dict[str, fl
                         lines)
 
 
+def interval_markdown(out: str, seeds: list[int]) -> str:
+  """BLEU-4 and chrF of every captioner with intervals and paired tests against show_tell, from the runs' test
+  decodes (WORKDIR/decodes/test.<method>.jsonl: 1-best and BLEU/chrF statistics against all 5 references)."""
+  from research.evaluation import outputs
+  from research.tools import compare
+  from research.train.metric_writers import markdown_table
+  sections = []
+  for method, label in (("greedy", "greedy"), ("beam", "beam k=3")):
+    groups, names = [], []
+    for kind, model, warm in MODELS:
+      paths = [os.path.join(out, f"cap_{kind}_s{s}", "decodes", f"test.{method}.jsonl") for s in seeds]
+      paths = [p for p in paths if os.path.exists(p)]
+      if paths:
+        groups.append([outputs.read_decodes(p) for p in paths])
+        names.append(f"{model}, warm start {warm.split(' ')[0]}")
+    if len(groups) > 1:
+      sections.append(f"{label}:\n\n" + markdown_table(compare.SEEDS_CORPUS_HEADER,
+                                                        [r.row() for r in compare.seeds_corpus(groups, names)]))
+  return "\n\n".join(sections) or "(no decodes files in the runs)"
+
+
 def report(out: str, seeds: list[int], data_dir: str, command: str, note: str = "",
            t2i_seeds: tuple[int, ...] = (0,)) -> None:
   from research.train.metric_writers import markdown_table
@@ -372,7 +393,7 @@ def report(out: str, seeds: list[int], data_dir: str, command: str, note: str = 
 
 {note + chr(10) + chr(10) if note else ""}Everything below was produced by `{command}` (tables, figures and `results.json` are written by
 `experiments/multimodal/run.py`; numbers are the final test-split evaluation of each run). Machine:
-{cores} CPU cores ({cpu}), shared with other jobs, no accelerator — so models and runs are small
+{cores} CPU cores ({cpu}), no accelerator — so models and runs are small
 ({cap_steps} captioning steps, {t2i_steps} text→image steps, batch 32) and these are short-training results, not
 converged ones.
 
@@ -390,6 +411,14 @@ Test accuracy {100 * cnn.get('accuracy', float('nan')):.2f}% after {get_config('
 Mean ± sample std over the seeds listed.
 
 {bleu_table}
+
+The same comparison with intervals, from each run's test decodes (research.tools.compare.seeds_corpus): BLEU-4
+here is sacreBLEU's definition (exponential smoothing, the words as tokens) and chrF sacreBLEU's chrF, both
+against all 5 references; per seed, mean ± the t-interval's half-width over the seeds; seed-pooled, the corpus
+score of all seeds' captions together with a 95% bootstrap interval that resamples test images (with every
+seed's caption of each), and the paired bootstrap p-value against show_tell on the same resamples (1,000).
+
+{interval_markdown(out, seeds)}
 
 ## Captioning: loss, objects named, attention alignment
 Object precision = fraction of class words in the greedy caption whose class is in the scene; recall =

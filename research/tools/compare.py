@@ -25,7 +25,7 @@ from absl import flags
 
 from research import cli
 from research.errors import UserError
-from research.evaluation import outputs, stats
+from research.evaluation import chrf, outputs, stats
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_list("names", None, "System names for the table (default: the file names).", flag_values=FLAGS)
@@ -189,6 +189,67 @@ def seeds_accuracy_rows(groups: Sequence[Sequence[outputs.Examples]], names: Seq
                         num_samples: int = 1000) -> list[list[str]]:
   """`seeds_accuracy` as table rows (`SeedsAccuracy.row`)."""
   return [r.row() for r in seeds_accuracy(groups, names, num_samples=num_samples)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedsCorpus:
+  """One decoder over its seeds on the same test sentences: corpus BLEU and chrF of every seed, the scores of
+  its seed-pooled corpus (every seed's 1-best of every sentence) with bootstrap intervals, and paired tests of
+  those against the first system's (None for the first)."""
+
+  name: str
+  bleu_per_seed: list[float]
+  chrf_per_seed: list[float]
+  bleu: stats.Interval
+  chrf: stats.Interval
+  bleu_test: stats.PairedTestResult | None
+  chrf_test: stats.PairedTestResult | None
+
+  def row(self) -> list[str]:
+    """[name, seeds, BLEU mean ± t half-width, pooled BLEU [CI], p, chrF mean ± t half-width, pooled chrF [CI], p]."""
+    def spread(values: list[float]) -> str:
+      return stats.seed_summary(values).fmt(2) if len(values) > 1 else "—"
+
+    def p(test: stats.PairedTestResult | None) -> str:
+      return stats.format_p(test.p_value) if test else "—"
+    return [self.name, str(len(self.bleu_per_seed)), spread(self.bleu_per_seed), _cell(self.bleu), p(self.bleu_test),
+            spread(self.chrf_per_seed), _cell(self.chrf), p(self.chrf_test)]
+
+
+SEEDS_CORPUS_HEADER = ["system", "seeds", "BLEU per seed, mean ± t half-width (95%)", "seed-pooled BLEU [95% CI]",
+                       "paired p (BLEU)", "chrF per seed, mean ± t half-width", "seed-pooled chrF [95% CI]",
+                       "paired p (chrF)"]
+
+
+def seeds_corpus(groups: Sequence[Sequence[outputs.Decodes]], names: Sequence[str], *,
+                 num_samples: int = 1000) -> list[SeedsCorpus]:
+  """Decoders with one or more seeds each, all on the same test sentences, each against the first.
+
+  A sentence's statistics are summed over the system's seeds, so the pooled score is the corpus score of all
+  seeds' hypotheses together, and the bootstrap resamples sentences with every seed's hypothesis of them (a
+  cluster): the interval and the p-value account for which sentences are hard, the per-seed column for seeds.
+  With one seed per system this is Decodes.bleu_ci / chrf_ci and outputs.paired_bleu / paired_chrf.
+  """
+  if not groups or len(groups) != len(names) or any(len(g) == 0 for g in groups):
+    raise UserError(f"{len(groups)} systems (each needs >= 1 run) but {len(names)} names")
+  first = groups[0][0]
+  for g in groups:
+    for d in g:
+      outputs._check_same_sentences(first, d)
+  pooled_bleu = [np.sum([d.bleu_stats for d in g], axis=0) for g in groups]
+  pooled_chrf = [np.sum([d.chrf_stats for d in g], axis=0) for g in groups]
+  bleu32, chrf32 = stats.paired_bleu_metric(), stats.paired_chrf_metric()
+  out = []
+  for i, (name, g) in enumerate(zip(names, groups, strict=True)):
+    out.append(SeedsCorpus(
+        name, [d.bleu() for d in g], [d.chrf() for d in g],
+        stats.bootstrap_ci(pooled_bleu[i], stats.bleu_from_statistics, num_samples=num_samples),
+        stats.bootstrap_ci(pooled_chrf[i], chrf.chrf_from_statistics, num_samples=num_samples),
+        None if i == 0 else stats.paired_bootstrap(pooled_bleu[0], pooled_bleu[i], bleu32, num_samples=num_samples,
+                                                   resample_dtype=np.float32),
+        None if i == 0 else stats.paired_bootstrap(pooled_chrf[0], pooled_chrf[i], chrf32, num_samples=num_samples,
+                                                   resample_dtype=np.float32)))
+  return out
 
 
 def _is_examples_file(path: str) -> bool:

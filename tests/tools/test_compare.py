@@ -111,3 +111,32 @@ def test_seed_averaged_accuracy_rows(tmp_path):
   other[0].columns["label"] = 1 - labels
   with pytest.raises(UserError, match="same test examples"):
     compare.seeds_accuracy_rows([base, other], ["base", "other"])
+
+
+def test_seeds_corpus_pools_seeds_as_one_corpus(tmp_path):
+  """One seed per system: the Decodes intervals and sacrebleu-equal paired tests. Several: the pooled score is the
+  corpus score of every seed's hypotheses together (texts re-scored from scratch), per-seed scores are each seed's."""
+  base = [outputs.read_decodes(_write(tmp_path / f"a{s}.jsonl", _hyps(s, 0.3))) for s in range(3)]
+  better = [outputs.read_decodes(_write(tmp_path / f"b{s}.jsonl", _hyps(10 + s, 0.1))) for s in range(3)]
+  one = compare.seeds_corpus([base[:1], better[:1]], ["base", "better"], num_samples=200)
+  assert one[1].bleu == better[0].bleu_ci(num_samples=200) and one[1].chrf == better[0].chrf_ci(num_samples=200)
+  assert one[1].bleu_test == outputs.paired_bleu(base[0], better[0], num_samples=200)
+  assert one[1].chrf_test == outputs.paired_chrf(base[0], better[0], num_samples=200)
+  assert one[0].row()[2] == "—" and one[0].row()[4] == "—"
+
+  many = compare.seeds_corpus([base, better], ["base", "better"], num_samples=200)
+  hyps = [h for d in better for h in d.best]
+  refs = [[r for _ in better for r in REFS]]
+  assert many[1].bleu.estimate == pytest.approx(stats.bleu_from_statistics(
+      stats.bleu_statistics(hyps, refs, tokenize="13a").sum(0)))
+  assert many[1].bleu_per_seed == [d.bleu() for d in better]
+  assert many[1].bleu_test.p_value < 0.05 and many[1].bleu.low > many[0].bleu.high  # 10% vs 30% words dropped
+  assert len(many[1].row()) == len(compare.SEEDS_CORPUS_HEADER)
+
+
+def test_seeds_corpus_refuses_different_sentences(tmp_path):
+  a = outputs.read_decodes(_write(tmp_path / "a.jsonl", _hyps(0, 0.3)))
+  short = outputs.write_decodes(str(tmp_path / "s.jsonl"), REFS[:5], [[h] for h in _hyps(0, 0.3)[:5]],
+                                np.zeros((5, 1)), header={})
+  with pytest.raises(UserError, match="same test sentences"):
+    compare.seeds_corpus([[a], [short]], ["a", "short"])
