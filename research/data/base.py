@@ -150,16 +150,22 @@ def prepare(builder: Any) -> Any:
   then reuse what it wrote. Builders must be constructed with file_format='array_record' (every call site is),
   or a waiting one would expect TFDS's default tfrecord copy.
   """
+  def read_prepared() -> Any:
+    # Prepared by another run after this builder was made (its info has no splits yet): read that copy's info
+    # from disk rather than "prepare" again (TFDS would refuse a format mismatch).
+    if not builder.info.splits:
+      builder.info.read_from_directory(builder.data_dir)
+    return builder
+
+  if builder.is_prepared():  # the usual case: no lock, so a read-only shared data dir keeps working
+    return read_prepared()
   os.makedirs(os.path.dirname(builder.data_dir), exist_ok=True)
   with open(f"{builder.data_dir}.lock", "a") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-      if builder.is_prepared():
-        # Possibly by another run while this one waited: this builder's info (splits, file format) predates
-        # that copy, so read it from disk rather than "prepare" again (TFDS would refuse a format mismatch).
-        builder.info.read_from_directory(builder.data_dir)
-      else:
-        builder.download_and_prepare(file_format="array_record")
+      if builder.is_prepared():  # by the run that held the lock while this one waited
+        return read_prepared()
+      builder.download_and_prepare(file_format="array_record")
     finally:
       fcntl.flock(lock, fcntl.LOCK_UN)
   return builder

@@ -277,7 +277,14 @@ def paired_accuracy(a: Examples, b: Examples, *, test: str = "bootstrap", **kw) 
     return float(s[0]) / n
 
   if test == "bootstrap":
-    return stats.paired_bootstrap(ca, cb, accuracy_of, **kw)
+    return same_outcomes_p(ca, cb, stats.paired_bootstrap(ca, cb, accuracy_of, **kw))
   if test == "randomization":
-    return stats.approximate_randomization(ca, cb, accuracy_of, **kw)
+    return same_outcomes_p(ca, cb, stats.approximate_randomization(ca, cb, accuracy_of, **kw))
   raise UserError(f"paired test {test!r}: use 'bootstrap' or 'randomization'")
+
+
+def same_outcomes_p(stats_a: np.ndarray, stats_b: np.ndarray, result: stats.PairedTestResult) -> stats.PairedTestResult:
+  """p = 1 when the two systems' per-example outcomes are identical. The tests count resamples whose difference
+  strictly exceeds the observed one (sacrebleu's convention, kept for BLEU/chrF equality with it), which for two
+  identical classifiers gives the smallest p, 1/(n+1), instead of "no evidence of a difference"."""
+  return dataclasses.replace(result, p_value=1.0) if np.array_equal(stats_a, stats_b) else result

@@ -181,7 +181,8 @@ def seeds_accuracy(groups: Sequence[Sequence[outputs.Examples]], names: Sequence
     out.append(SeedsAccuracy(
         name, per_seed, stats.seed_summary(per_seed) if len(g) > 1 else None,
         stats.bootstrap_ci(pooled[i], accuracy_of, num_samples=num_samples),
-        None if i == 0 else stats.paired_bootstrap(pooled[0], pooled[i], accuracy_of, num_samples=num_samples)))
+        None if i == 0 else outputs.same_outcomes_p(pooled[0], pooled[i], stats.paired_bootstrap(
+            pooled[0], pooled[i], accuracy_of, num_samples=num_samples))))
   return out
 
 

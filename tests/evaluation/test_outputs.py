@@ -123,3 +123,20 @@ def test_per_example_outputs_round_trip_intervals_and_paired_tests(tmp_path):
     outputs.read_examples(str(tmp_path / "torn.jsonl"))
   with pytest.raises(UserError, match="no per-example outputs"):
     outputs.read_examples(str(tmp_path / "missing.jsonl"))
+
+
+def test_identical_classifiers_are_no_evidence_of_a_difference(tmp_path):
+  """Two systems with the same per-example outcomes: p = 1 (the strict-inequality count would say 1/(n+1)); one
+  differing example brings the usual p back."""
+  from research.tools import compare
+  rng = np.random.default_rng(0)
+  labels, correct = rng.integers(0, 3, 300), rng.random(300) < 0.7
+  a = outputs.write_examples(str(tmp_path / "a.jsonl"), {"label": labels, "correct": correct}, header={})
+  b = outputs.write_examples(str(tmp_path / "b.jsonl"), {"label": labels, "correct": correct}, header={})
+  for test in ("bootstrap", "randomization"):
+    assert outputs.paired_accuracy(a, b, test=test).p_value == 1.0
+  assert compare.seeds_accuracy([[a], [b]], ["a", "b"])[1].test.p_value == 1.0
+  flipped = correct.copy()
+  flipped[0] = not flipped[0]
+  c = outputs.write_examples(str(tmp_path / "c.jsonl"), {"label": labels, "correct": flipped}, header={})
+  assert outputs.paired_accuracy(a, c).p_value < 1.0
