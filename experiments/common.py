@@ -12,11 +12,12 @@ the trainer (its last checkpoint restored and evaluated), not retrained.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -29,6 +30,24 @@ from research.evaluation import outputs
 from research.train.metric_writers import read_metrics
 
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+
+
+def chosen_stages(parser: argparse.ArgumentParser, a: argparse.Namespace, stages: Sequence[str],
+                  results: str) -> list[str]:
+  """The run_all scripts' shared flags: a.only ('all' or comma-separated stage names) → the stages to run, in that
+  order (an unknown one is a parser error); sets a.results to `results`, or with a.quick moves a.workroot and
+  a.results under WORKROOT/quick/ — a smoke test never resumes real workdirs or overwrites results/."""
+  chosen = list(stages) if a.only == "all" else a.only.split(",")
+  unknown = [s for s in chosen if s not in stages]
+  if unknown:
+    parser.error(f"unknown stage {unknown[0]!r}; use {', '.join(stages)}")
+  if a.quick:
+    a.workroot = os.path.join(a.workroot, "quick")
+    a.results = os.path.join(a.workroot, "results")
+  else:
+    a.results = results
+  print(f"workdirs under {a.workroot}, results in {a.results}", flush=True)
+  return chosen
 
 
 def load_config(file: str, arg: str) -> ConfigDict:

@@ -92,17 +92,8 @@ def main(argv: list[str] | None = None) -> None:
   p.add_argument("--quick", action="store_true", help="a few steps each, everything under WORKROOT/quick/")
   p.add_argument("--only", default="all", help=f"comma-separated stages: {', '.join(STAGES)} (default: all)")
   a = p.parse_args(argv)
-  stages = list(STAGES) if a.only == "all" else a.only.split(",")
-  unknown = [s for s in stages if s not in STAGES]
-  if unknown:
-    p.error(f"unknown stage {unknown[0]!r}; use {', '.join(STAGES)}")
-  if a.quick:  # never next to real runs: a smoke test must not resume real workdirs or overwrite results/
-    a.workroot = os.path.join(a.workroot, "quick")
-    a.results = os.path.join(a.workroot, "results")
-  else:
-    a.results = RESULTS
+  stages = common.chosen_stages(p, a, list(STAGES), RESULTS)
   a.sizes = QUICK_SIZES if a.quick else SIZES
-  print(f"workdirs under {a.workroot}, results in {a.results}", flush=True)
   for stage in stages:
     STAGES[stage](a)
 

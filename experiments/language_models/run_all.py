@@ -281,17 +281,8 @@ def main() -> None:
                  help=f"comma-separated stages, run in the order given: {', '.join(STAGES)} (default: all, in "
                       "that order)")
   a = p.parse_args()
-  stages = list(STAGES) if a.only == "all" else a.only.split(",")
-  unknown = [s for s in stages if s not in STAGES]
-  if unknown:
-    p.error(f"unknown stage {unknown[0]!r}; use {', '.join(STAGES)}")
-  if a.quick:  # never next to real runs: a smoke test must not resume real workdirs or overwrite results/
-    a.workroot = os.path.join(a.workroot, "quick")
-    a.results = os.path.join(a.workroot, "results")
-  else:
-    a.results = RESULTS
+  stages = common.chosen_stages(p, a, list(STAGES), RESULTS)
   os.makedirs(a.results, exist_ok=True)
-  print(f"workdirs under {a.workroot}, results in {a.results}", flush=True)
   q = ",steps=6,runlocal" if a.quick else ""
   measure_masking(a)
   measure_mlm_baseline(a)

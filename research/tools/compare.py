@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from absl import flags
@@ -155,6 +156,15 @@ class SeedsAccuracy:
             stats.format_p(self.test.p_value) if self.test else "—"]
 
 
+def _check_groups(groups: Sequence[Sequence[Any]], names: Sequence[str], same: Callable[[Any, Any], None]) -> None:
+  """One name per system, >= 1 run each, and every run on the first run's test set (`same` raises otherwise)."""
+  if not groups or len(groups) != len(names) or any(len(g) == 0 for g in groups):
+    raise UserError(f"{len(groups)} systems (each needs >= 1 run) but {len(names)} names")
+  for g in groups:
+    for run in g:
+      same(groups[0][0], run)
+
+
 def seeds_accuracy(groups: Sequence[Sequence[outputs.Examples]], names: Sequence[str], *,
                    num_samples: int = 1000) -> list[SeedsAccuracy]:
   """Classifiers with one or more seeds each, all on the same test set, each against the first.
@@ -163,13 +173,8 @@ def seeds_accuracy(groups: Sequence[Sequence[outputs.Examples]], names: Sequence
   seeds that classify it correctly, and test examples are resampled (paired: the same resamples for both
   systems), so the interval and the p-value account for which examples are hard, the seed column for seeds.
   """
-  if not groups or len(groups) != len(names) or any(len(g) == 0 for g in groups):
-    raise UserError(f"{len(groups)} systems (each needs >= 1 run) but {len(names)} names")
-  first = groups[0][0]
-  for g in groups:
-    for e in g:
-      outputs._check_same_examples(first, e)
-  n = len(first)
+  _check_groups(groups, names, outputs._check_same_examples)
+  n = len(groups[0][0])
 
   def accuracy_of(s: np.ndarray) -> float:
     return float(s[0]) / n
@@ -231,12 +236,7 @@ def seeds_corpus(groups: Sequence[Sequence[outputs.Decodes]], names: Sequence[st
   cluster): the interval and the p-value account for which sentences are hard, the per-seed column for seeds.
   With one seed per system this is Decodes.bleu_ci / chrf_ci and outputs.paired_bleu / paired_chrf.
   """
-  if not groups or len(groups) != len(names) or any(len(g) == 0 for g in groups):
-    raise UserError(f"{len(groups)} systems (each needs >= 1 run) but {len(names)} names")
-  first = groups[0][0]
-  for g in groups:
-    for d in g:
-      outputs._check_same_sentences(first, d)
+  _check_groups(groups, names, outputs._check_same_sentences)
   pooled_bleu = [np.sum([d.bleu_stats for d in g], axis=0) for g in groups]
   pooled_chrf = [np.sum([d.chrf_stats for d in g], axis=0) for g in groups]
   bleu32, chrf32 = stats.paired_bleu_metric(), stats.paired_chrf_metric()
